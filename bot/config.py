@@ -1,0 +1,258 @@
+"""Configuration: the server's file (``config/default.yaml`` + the operator's file) and a
+repository's ``.patchwarden.yaml``, validated with pydantic.
+
+The repository file may only set the keys of :class:`RepoConfig` (what a maintainer controls).
+A broken repository file never stops a review: the review runs on the server's defaults and the
+summary says which key was wrong and why.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import pathspec
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.model import Finding, FilterMode, Severity
+from bot.resources import data_path
+
+REPO_CONFIG_PATHS = (".patchwarden.yaml", ".github/patchwarden.yaml")
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used, with a message naming the key and the reason."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Analyzers(_Strict):
+    bandit: bool = True
+    semgrep: bool = True
+    ruff: bool = True
+
+
+def _rule_matches(pattern: str, finding: Finding) -> bool:
+    """``B602``, ``bandit:B602``, ``F401``, ``semgrep:plain-http-url`` or ``semgrep:*``."""
+    tool, _, rule = pattern.rpartition(":")
+    if tool and tool != finding.tool:
+        return False
+    return rule in ("*", finding.rule_id)
+
+
+class PathRule(_Strict):
+    """Extra rules to skip under some paths (e.g. Bandit's B101/B105/B106 in test code)."""
+
+    paths: list[str]
+    skip_rules: list[str] = Field(default_factory=list)
+
+    @cached_property
+    def spec(self) -> pathspec.PathSpec:
+        return pathspec.PathSpec.from_lines("gitwildmatch", self.paths)
+
+
+class RepoConfig(_Strict):
+    """The subset of the configuration a repository's ``.patchwarden.yaml`` controls."""
+
+    enabled: bool = True
+    analyzers: Analyzers = Analyzers()
+    filter_mode: FilterMode = FilterMode.ADDED
+    min_severity: Severity = Severity.LOW
+    min_confidence: Severity = Severity.LOW
+    max_inline_comments: int = Field(25, ge=0, le=200)
+    include: list[str] = Field(default_factory=list, description="gitignore-style globs; empty: all files")
+    exclude: list[str] = Field(default_factory=list)
+    skip_rules: list[str] = Field(default_factory=list)
+    path_rules: list[PathRule] = Field(default_factory=list)
+    fail_level: Severity | None = None
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _valid_globs(cls, globs: list[str]) -> list[str]:
+        pathspec.PathSpec.from_lines("gitwildmatch", globs)  # raises on a malformed pattern
+        return globs
+
+    @cached_property
+    def _include(self) -> pathspec.PathSpec:
+        return pathspec.PathSpec.from_lines("gitwildmatch", self.include)
+
+    @cached_property
+    def _exclude(self) -> pathspec.PathSpec:
+        return pathspec.PathSpec.from_lines("gitwildmatch", self.exclude)
+
+    def wants_path(self, path: str) -> bool:
+        if self.include and not self._include.match_file(path):
+            return False
+        return not self._exclude.match_file(path)
+
+    def keeps(self, finding: Finding) -> bool:
+        """Thresholds and skip lists; suppression comments and the diff filter come later."""
+        if finding.severity.rank < self.min_severity.rank:
+            return False
+        if finding.confidence.rank < self.min_confidence.rank:
+            return False
+        if any(_rule_matches(p, finding) for p in self.skip_rules):
+            return False
+        for rule in self.path_rules:
+            if rule.spec.match_file(finding.path) and any(_rule_matches(p, finding) for p in rule.skip_rules):
+                return False
+        return True
+
+
+class EngineSettings(_Strict):
+    analyzer_timeout: float = Field(120.0, gt=0)
+    max_file_bytes: int = Field(1_000_000, gt=0)
+    semgrep_experimental: bool = True
+    rules_dir: Path | None = None  # default: the bundled rules
+
+
+class GitHubSettings(_Strict):
+    api_url: str = "https://api.github.com"
+    webhook_secret: str | None = None
+    token: str | None = None
+    app_id: int | None = None
+    private_key_file: Path | None = None
+    bot_login: str | None = None  # our own login; learnt from the API when unset
+    review_drafts: bool = False
+    check_run_name: str = "patchwarden"
+    skip_repositories: list[str] = Field(default_factory=list, description="owner/name or owner/* globs")
+    request_timeout: float = 30.0
+
+
+class GerritSettings(_Strict):
+    url: str | None = None
+    user: str | None = None
+    http_password: str | None = None
+    event_source: Literal["ssh", "webhook", "none"] = "ssh"
+    ssh_host: str | None = None
+    ssh_port: int = 29418
+    ssh_key_file: Path | None = None
+    ssh_known_hosts: Path | None = None
+    ssh_insecure_no_host_key_check: bool = False
+    webhook_secret: str | None = None
+    skip_projects: list[str] = Field(default_factory=list, description="fnmatch patterns of project names")
+    review_trivial_rebase: bool = False
+    review_wip: bool = False
+    review_private: bool = False
+    rescan_group: str | None = None
+    notify: Literal["NONE", "OWNER", "OWNER_REVIEWERS", "ALL"] = "OWNER"
+    vote_label: str | None = None  # e.g. "Code-Review" or "Verified"; off when unset
+    vote_value: int = -1
+    vote_min_severity: Severity = Severity.HIGH
+    request_timeout: float = 30.0
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("./patchwarden-data")
+    max_body_bytes: int = 5 * 1024 * 1024
+    workers: int = 2
+
+
+class Settings(_Strict):
+    """The whole server configuration."""
+
+    review: RepoConfig = RepoConfig()
+    engine: EngineSettings = EngineSettings()
+    server: ServerSettings = ServerSettings()
+    github: GitHubSettings = GitHubSettings()
+    gerrit: GerritSettings = GerritSettings()
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        problems.append(f"{key}: {err['msg']}")
+    return f"{source}: " + "; ".join(problems)
+
+
+def _load_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping, not {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+# Environment variables that override the file, as (variable, section, key).
+ENV_SETTINGS = [
+    ("PATCHWARDEN_DATA_DIR", "server", "data_dir"),
+    ("PATCHWARDEN_HOST", "server", "host"),
+    ("PATCHWARDEN_PORT", "server", "port"),
+    ("PATCHWARDEN_GITHUB_WEBHOOK_SECRET", "github", "webhook_secret"),
+    ("PATCHWARDEN_GITHUB_API_URL", "github", "api_url"),
+    ("PATCHWARDEN_GITHUB_TOKEN", "github", "token"),
+    ("PATCHWARDEN_GITHUB_APP_ID", "github", "app_id"),
+    ("PATCHWARDEN_GITHUB_PRIVATE_KEY_FILE", "github", "private_key_file"),
+    ("PATCHWARDEN_GERRIT_URL", "gerrit", "url"),
+    ("PATCHWARDEN_GERRIT_USER", "gerrit", "user"),
+    ("PATCHWARDEN_GERRIT_HTTP_PASSWORD", "gerrit", "http_password"),
+    ("PATCHWARDEN_GERRIT_EVENT_SOURCE", "gerrit", "event_source"),
+    ("PATCHWARDEN_GERRIT_SSH_HOST", "gerrit", "ssh_host"),
+    ("PATCHWARDEN_GERRIT_SSH_PORT", "gerrit", "ssh_port"),
+    ("PATCHWARDEN_GERRIT_SSH_KEY_FILE", "gerrit", "ssh_key_file"),
+    ("PATCHWARDEN_GERRIT_SSH_KNOWN_HOSTS", "gerrit", "ssh_known_hosts"),
+    ("PATCHWARDEN_GERRIT_WEBHOOK_SECRET", "gerrit", "webhook_secret"),
+]
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Defaults from ``config/default.yaml``, then the operator's file, then PATCHWARDEN_* variables."""
+    data = _load_yaml(data_path("config", "default.yaml").read_text(), "config/default.yaml")
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        data = _merge(data, _load_yaml(text, str(path)))
+    env = os.environ if environ is None else environ
+    for var, section, key in ENV_SETTINGS:
+        if env.get(var):
+            data.setdefault(section, {})[key] = env[var]
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path or "config/default.yaml"))) from exc
+
+
+def parse_repo_config(text: str | None, defaults: RepoConfig, source: str = ".patchwarden.yaml") -> RepoConfig:
+    """The repository's settings over the server defaults. Raises ConfigError naming key and reason.
+
+    Lists in the repository file extend the defaults' skip lists instead of replacing them, so a
+    repository can add to what is skipped but cannot drop the server's path rules by accident.
+    """
+    if text is None:
+        return defaults
+    data = _load_yaml(text, source)
+    if not isinstance(data, dict):  # pragma: no cover - _load_yaml guarantees a mapping
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    base = defaults.model_dump(mode="json")
+    merged = _merge(base, data)
+    for key in ("skip_rules", "path_rules", "exclude"):
+        if isinstance(data.get(key), list):
+            merged[key] = base[key] + [item for item in data[key] if item not in base[key]]
+    try:
+        return RepoConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from exc

@@ -1,0 +1,53 @@
+"""Filter stage: keep the findings the change is responsible for, and anchor each one.
+
+reviewdog's modes (see bot.model.FilterMode). The anchor is the finding's first line when the
+change touched it, else the first changed line inside the finding's range, so a comment always
+sits on a line the author wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.model import Change, ChangedFile, FilterMode, Finding
+
+
+@dataclass(frozen=True)
+class Anchored:
+    finding: Finding
+    line: int
+    end_line: int
+    in_hunk: bool
+
+
+def _first(lines: range, pred) -> int | None:
+    return next((n for n in lines if pred(n)), None)
+
+
+def anchor(finding: Finding, file: ChangedFile | None, mode: FilterMode) -> Anchored | None:
+    """The anchored finding, or ``None`` when ``mode`` drops it."""
+    if file is None:
+        if mode is not FilterMode.NOFILTER:
+            return None
+        return Anchored(finding, finding.line, finding.end_line, False)
+    lines = finding.lines
+    first_added = _first(lines, lambda n: n in file.added_lines)
+    first_in_hunk = _first(lines, file.in_hunk)
+    if mode is FilterMode.ADDED:
+        line = first_added
+    elif mode is FilterMode.DIFF_CONTEXT:
+        line = first_in_hunk
+    else:
+        line = first_added or finding.line
+    if line is None:
+        return None
+    return Anchored(finding, line, max(line, finding.end_line), file.in_hunk(line))
+
+
+def select(findings: list[Finding], change: Change, mode: FilterMode) -> list[Anchored]:
+    kept = []
+    for finding in findings:
+        anchored = anchor(finding, change.file(finding.path), mode)
+        if anchored is not None:
+            kept.append(anchored)
+    return kept

@@ -1,0 +1,90 @@
+"""Local adapter: a Change from a git range in a working copy (for ``patchwarden check``)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from bot.diff import DiffError, parse_unified_diff
+from bot.model import Change, ChangedFile, FileStatus
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+class GitError(RuntimeError):
+    pass
+
+
+def git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(repo), "-c", "core.quotepath=false", *args],
+            input=input, capture_output=True, check=False,
+        )  # fmt: skip
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed") from exc
+    if proc.returncode != 0:
+        raise GitError(f"git {' '.join(args[:2])}: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
+def default_base(repo: Path, head: str) -> str:
+    """The merge-base with the upstream branch; else the head's parent; else the empty tree."""
+    try:
+        upstream = git(repo, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}").decode().strip()
+        return git(repo, "merge-base", upstream, head).decode().strip()
+    except GitError:
+        pass
+    try:
+        return git(repo, "rev-parse", "--verify", "--quiet", f"{head}~1").decode().strip()
+    except GitError:
+        return EMPTY_TREE
+
+
+def read_blobs(repo: Path, rev: str, paths: list[str]) -> dict[str, bytes]:
+    """Contents of ``rev:path`` for each path, in one ``git cat-file --batch`` call."""
+    if not paths:
+        return {}
+    request = "".join(f"{rev}:{p}\n" for p in paths).encode()
+    out = git(repo, "cat-file", "--batch", input=request)
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    for path in paths:
+        header_end = out.index(b"\n", pos)
+        header = out[pos:header_end].split()
+        pos = header_end + 1
+        if header[-1] == b"missing":
+            continue
+        size = int(header[2])
+        blobs[path] = out[pos : pos + size]
+        pos += size + 1
+    return blobs
+
+
+def change_from_git(repo: Path, base: str | None = None, head: str | None = None) -> Change:
+    repo = Path(repo)
+    git(repo, "rev-parse", "--git-dir")
+    head = head or "HEAD"
+    head_sha = git(repo, "rev-parse", "--verify", f"{head}^{{commit}}").decode().strip()
+    base = base or default_base(repo, head_sha)
+    base_sha = base if base == EMPTY_TREE else git(repo, "rev-parse", "--verify", f"{base}^{{commit}}").decode().strip()
+    text = git(repo, "diff", "--no-color", "--no-ext-diff", "--find-renames", "--find-copies", "--unified=3", base_sha, head_sha)
+    try:
+        diffs = parse_unified_diff(text.decode("utf-8", errors="surrogateescape"))
+    except DiffError as exc:
+        raise GitError(str(exc)) from exc
+    wanted = [d.path for d in diffs if d.status not in (FileStatus.DELETED, FileStatus.BINARY)]
+    blobs = read_blobs(repo, head_sha, wanted)
+    files = [
+        ChangedFile(
+            path=d.path,
+            status=d.status,
+            content=blobs.get(d.path) if d.status not in (FileStatus.DELETED, FileStatus.BINARY) else None,
+            old_path=d.old_path,
+            added_lines=d.added_lines,
+            hunks=d.hunks,
+        )
+        for d in diffs
+    ]
+    title = git(repo, "log", "-1", "--format=%s", head_sha).decode(errors="replace").strip()
+    return Change(files=files, title=title, base=base_sha, head=head_sha)

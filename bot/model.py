@@ -1,0 +1,165 @@
+"""The data every stage of the review pipeline shares.
+
+A :class:`Change` (what to review) goes in; a :class:`Review` (what to post) comes out.
+Nothing here touches the network, the disk or an analyzer: adapters build a ``Change`` from
+GitHub, Gerrit or a local git range, and publish a ``Review`` their own way.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class FileStatus(enum.StrEnum):
+    ADDED = "added"
+    MODIFIED = "modified"
+    RENAMED = "renamed"
+    COPIED = "copied"
+    DELETED = "deleted"
+    BINARY = "binary"
+
+
+class Severity(enum.StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}
+
+
+class Category(enum.StrEnum):
+    SECURITY = "security"
+    QUALITY = "quality"
+
+
+class FilterMode(enum.StrEnum):
+    """reviewdog's filter modes: which findings of a changed file are kept."""
+
+    ADDED = "added"  # a line of the finding was added or modified by the change
+    DIFF_CONTEXT = "diff_context"  # a line of the finding lies inside a diff hunk
+    FILE = "file"  # anywhere in a changed file
+    NOFILTER = "nofilter"  # everything the analyzers report
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """One hunk's extent on the new side of the diff, as 1-based inclusive lines."""
+
+    start: int
+    end: int
+
+    def __contains__(self, line: object) -> bool:
+        return isinstance(line, int) and self.start <= line <= self.end
+
+
+@dataclass
+class ChangedFile:
+    """One file of a change, as the analyzers and the filter need it.
+
+    ``content`` is the head version (``None`` for deleted and binary files);
+    ``added_lines`` are the new-side line numbers the change added or modified;
+    ``hunks`` the new-side extent of each hunk (added lines plus their context).
+    """
+
+    path: str
+    status: FileStatus
+    content: bytes | None = None
+    old_path: str | None = None
+    added_lines: frozenset[int] = frozenset()
+    hunks: tuple[Hunk, ...] = ()
+
+    @property
+    def reviewable(self) -> bool:
+        return self.content is not None and self.status not in (FileStatus.DELETED, FileStatus.BINARY)
+
+    def in_hunk(self, line: int) -> bool:
+        return any(line in h for h in self.hunks)
+
+    def text(self) -> str:
+        """Head content decoded for display; undecodable bytes are replaced, never fatal."""
+        return (self.content or b"").decode("utf-8", errors="replace")
+
+
+@dataclass
+class Change:
+    """What one review looks at: the changed files of one patchset / pull-request head."""
+
+    files: list[ChangedFile]
+    title: str = ""
+    base: str = ""
+    head: str = ""
+
+    def file(self, path: str) -> ChangedFile | None:
+        return next((f for f in self.files if f.path == path), None)
+
+
+@dataclass
+class Finding:
+    """One analyzer result, normalised. Lines are 1-based and inclusive on the head side."""
+
+    tool: str
+    rule_id: str
+    path: str
+    line: int
+    end_line: int
+    message: str
+    severity: Severity
+    confidence: Severity = Severity.MEDIUM
+    # Details the message catalog may quote: ``call``, ``name``, ``arg``, ...
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lines(self) -> range:
+        return range(self.line, max(self.line, self.end_line) + 1)
+
+
+@dataclass
+class Comment:
+    """A finding that survived the filter, rendered and anchored where it will be posted."""
+
+    finding: Finding
+    line: int  # the anchor: first changed line of the finding (see bot.filter)
+    end_line: int
+    in_hunk: bool  # whether ``line`` lies inside a diff hunk (GitHub accepts only those)
+    category: Category
+    title: str
+    body: str
+    fingerprint: str
+    also_reported_by: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return self.finding.path
+
+    @property
+    def severity(self) -> Severity:
+        return self.finding.severity
+
+
+@dataclass
+class Review:
+    """What a review posts: inline comments, a summary message, and what went wrong."""
+
+    summary: str
+    comments: list[Comment]  # to post inline (capped)
+    overflow: list[Comment]  # kept findings beyond the inline cap, listed in the summary only
+    errors: list[str]
+
+    @property
+    def all_comments(self) -> list[Comment]:
+        return self.comments + self.overflow
+
+    @property
+    def security_count(self) -> int:
+        return sum(1 for c in self.all_comments if c.category is Category.SECURITY)
+
+    def worst_severity(self) -> Severity | None:
+        ranked = sorted((c.severity for c in self.all_comments), key=lambda s: s.rank)
+        return ranked[-1] if ranked else None

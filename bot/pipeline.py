@@ -1,0 +1,101 @@
+"""The review pipeline, written once for every platform: Change -> Review.
+
+parser (bot.diff, done by the adapter) -> analyzers (concurrently, on a private workspace)
+-> config thresholds -> suppression comments -> changed-lines filter -> reporter (bot.render).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.analyzers import Analyzer, AnalyzerError, AnalyzerResult, BanditAnalyzer, RuffAnalyzer, SemgrepAnalyzer
+from bot.config import EngineSettings, RepoConfig
+from bot.filter import select
+from bot.model import Change, Finding, Review
+from bot.render import Catalog, apply_catalog_severity, build_comments, default_catalog, make_review
+from bot.resources import data_path
+from bot.suppress import is_suppressed
+from bot.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Timings:
+    analyzers: dict[str, float] = field(default_factory=dict)
+    total: float = 0.0
+
+
+class Engine:
+    """Holds the analyzers and the catalog; ``await engine.review(change, config)``."""
+
+    def __init__(self, analyzers: list[Analyzer], catalog: Catalog, settings: EngineSettings) -> None:
+        self.analyzers = analyzers
+        self.catalog = catalog
+        self.settings = settings
+        self.last_timings = Timings()
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings | None = None) -> Engine:
+        settings = settings or EngineSettings()
+        rules = settings.rules_dir or data_path("rules", "semgrep")
+        analyzers: list[Analyzer] = [
+            BanditAnalyzer(),
+            SemgrepAnalyzer(Path(rules), experimental=settings.semgrep_experimental),
+            RuffAnalyzer(),
+        ]
+        return cls(analyzers, default_catalog(), settings)
+
+    async def review(self, change: Change, config: RepoConfig) -> Review:
+        started = time.monotonic()
+        errors: list[str] = []
+        files = []
+        for f in change.files:
+            if not f.reviewable or not config.wants_path(f.path):
+                continue
+            if len(f.content or b"") > self.settings.max_file_bytes:
+                errors.append(
+                    f"{f.path}: not reviewed: {len(f.content or b'') / 1e6:.1f} MB is over the "
+                    f"{self.settings.max_file_bytes / 1e6:.1f} MB limit"
+                )
+                continue
+            files.append(f)
+        findings: list[Finding] = []
+        timings = Timings()
+        with Workspace(files) as ws:
+            errors += ws.errors
+            enabled = [a for a in self.analyzers if getattr(config.analyzers, a.name, True)]
+            jobs = [(a, [p for p in ws.written if a.wants(p)]) for a in enabled]
+            results = await asyncio.gather(*(self._run(a, ws.root, paths) for a, paths in jobs if paths))
+        for result in results:
+            findings += result.findings
+            errors += result.errors
+            timings.analyzers[result.tool] = result.seconds
+        by_path = {f.path: f.text().splitlines() for f in files}
+        kept = [
+            f
+            for f in findings
+            if config.keeps(apply_catalog_severity(f, self.catalog)) and not is_suppressed(f, by_path.get(f.path, []))
+        ]
+        anchored = select(kept, change, config.filter_mode)
+        comments = build_comments(anchored, change, self.catalog)
+        review = make_review(comments, errors, config.max_inline_comments, reviewed_files=len(files))
+        timings.total = time.monotonic() - started
+        self.last_timings = timings
+        return review
+
+    async def _run(self, analyzer: Analyzer, root: Path, paths: list[str]) -> AnalyzerResult:
+        started = time.monotonic()
+        try:
+            result = await analyzer.run(root, paths, self.settings.analyzer_timeout)
+        except AnalyzerError as exc:
+            log.warning("%s failed: %s", analyzer.name, exc)
+            result = AnalyzerResult(analyzer.name, errors=[f"{analyzer.name} {exc}; its checks did not run"])
+        except OSError as exc:
+            result = AnalyzerResult(analyzer.name, errors=[f"{analyzer.name} could not run: {exc}; its checks did not run"])
+        result.seconds = time.monotonic() - started
+        return result
