@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--filter-mode", choices=[m.value for m in FilterMode])
     check.add_argument("--config", type=Path, help="a .patchwarden.yaml to use instead of the repository's")
     check.add_argument("--format", choices=sorted(FORMATS), default="text")
-    check.add_argument("--fail-level", choices=[s.value for s in Severity], help="exit 1 on a finding this severe")
+    check.add_argument(
+        "--fail-level", choices=[s.value for s in Severity], help="exit 1 on a finding this severe"
+    )
     check.add_argument("--demo", action="store_true", help="review a demo change in a throw-away repository")
     serve = sub.add_parser("serve", help="run the bot (webhooks, Gerrit stream, queue, workers)")
     serve.add_argument("--host")
@@ -75,7 +77,9 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Revie
         if errors:
             from bot.render import make_review
 
-            review = make_review(review.all_comments, review.errors, config.max_inline_comments, len(change.files))
+            review = make_review(
+                review.all_comments, review.errors, config.max_inline_comments, len(change.files)
+            )
     finally:
         if demo_root is not None:
             shutil.rmtree(demo_root, ignore_errors=True)

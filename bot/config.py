@@ -17,7 +17,7 @@ import pathspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.model import Finding, FilterMode, Severity
+from bot.model import FilterMode, Finding, Severity
 from bot.resources import data_path
 
 REPO_CONFIG_PATHS = (".patchwarden.yaml", ".github/patchwarden.yaml")
@@ -236,7 +236,9 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         raise ConfigError(_describe(exc, str(path or "config/default.yaml"))) from exc
 
 
-def parse_repo_config(text: str | None, defaults: RepoConfig, source: str = ".patchwarden.yaml") -> RepoConfig:
+def parse_repo_config(
+    text: str | None, defaults: RepoConfig, source: str = ".patchwarden.yaml"
+) -> RepoConfig:
     """The repository's settings over the server defaults. Raises ConfigError naming key and reason.
 
     Lists in the repository file extend the defaults' skip lists instead of replacing them, so a

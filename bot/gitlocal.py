@@ -31,7 +31,9 @@ def git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
 def default_base(repo: Path, head: str) -> str:
     """The merge-base with the upstream branch; else the head's parent; else the empty tree."""
     try:
-        upstream = git(repo, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}").decode().strip()
+        upstream = (
+            git(repo, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}").decode().strip()
+        )
         return git(repo, "merge-base", upstream, head).decode().strip()
     except GitError:
         pass
@@ -67,8 +69,22 @@ def change_from_git(repo: Path, base: str | None = None, head: str | None = None
     head = head or "HEAD"
     head_sha = git(repo, "rev-parse", "--verify", f"{head}^{{commit}}").decode().strip()
     base = base or default_base(repo, head_sha)
-    base_sha = base if base == EMPTY_TREE else git(repo, "rev-parse", "--verify", f"{base}^{{commit}}").decode().strip()
-    text = git(repo, "diff", "--no-color", "--no-ext-diff", "--find-renames", "--find-copies", "--unified=3", base_sha, head_sha)
+    base_sha = (
+        base
+        if base == EMPTY_TREE
+        else git(repo, "rev-parse", "--verify", f"{base}^{{commit}}").decode().strip()
+    )
+    text = git(
+        repo,
+        "diff",
+        "--no-color",
+        "--no-ext-diff",
+        "--find-renames",
+        "--find-copies",
+        "--unified=3",
+        base_sha,
+        head_sha,
+    )
     try:
         diffs = parse_unified_diff(text.decode("utf-8", errors="surrogateescape"))
     except DiffError as exc:

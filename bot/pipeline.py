@@ -12,7 +12,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.analyzers import Analyzer, AnalyzerError, AnalyzerResult, BanditAnalyzer, RuffAnalyzer, SemgrepAnalyzer
+from bot.analyzers import (
+    Analyzer,
+    AnalyzerError,
+    AnalyzerResult,
+    BanditAnalyzer,
+    RuffAnalyzer,
+    SemgrepAnalyzer,
+)
 from bot.config import EngineSettings, RepoConfig
 from bot.filter import select
 from bot.model import Change, Finding, Review
@@ -79,7 +86,8 @@ class Engine:
         kept = [
             f
             for f in findings
-            if config.keeps(apply_catalog_severity(f, self.catalog)) and not is_suppressed(f, by_path.get(f.path, []))
+            if config.keeps(apply_catalog_severity(f, self.catalog))
+            and not is_suppressed(f, by_path.get(f.path, []))
         ]
         anchored = select(kept, change, config.filter_mode)
         comments = build_comments(anchored, change, self.catalog)
@@ -96,6 +104,8 @@ class Engine:
             log.warning("%s failed: %s", analyzer.name, exc)
             result = AnalyzerResult(analyzer.name, errors=[f"{analyzer.name} {exc}; its checks did not run"])
         except OSError as exc:
-            result = AnalyzerResult(analyzer.name, errors=[f"{analyzer.name} could not run: {exc}; its checks did not run"])
+            result = AnalyzerResult(
+                analyzer.name, errors=[f"{analyzer.name} could not run: {exc}; its checks did not run"]
+            )
         result.seconds = time.monotonic() - started
         return result

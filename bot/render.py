@@ -111,7 +111,14 @@ def fingerprint(finding: Finding, lines: list[str], occurrence: int = 0) -> str:
     """Stable across line moves: tool, rule, path, normalised code, enclosing scope, occurrence."""
     code = " ".join(flagged_code(finding, lines).split())
     key = "\x1f".join(
-        [finding.tool, finding.rule_id, finding.path, code, enclosing_scope(lines, finding.line), str(occurrence)]
+        [
+            finding.tool,
+            finding.rule_id,
+            finding.path,
+            code,
+            enclosing_scope(lines, finding.line),
+            str(occurrence),
+        ]
     )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -154,11 +161,15 @@ def build_comments(anchored: list[Anchored], change: Change, catalog: Catalog) -
             file = change.file(path)
             lines_cache[path] = file.text().splitlines() if file else []
         lines = lines_cache[path]
-        same = [i.finding for i in items if (i.finding.tool, i.finding.rule_id) == (finding.tool, finding.rule_id)]
+        same = [
+            i.finding for i in items if (i.finding.tool, i.finding.rule_id) == (finding.tool, finding.rule_id)
+        ]
         if len(same) > 1 and all("name" in f.fields for f in same):
             names = list(dict.fromkeys(f.fields["name"] for f in same))
             finding.fields["name"] = "`, `".join(names)  # placeholders sit inside backticks
-        also = list(dict.fromkeys(f"{i.finding.tool} {i.finding.rule_id}" for i in items[1:] if i.finding not in same))
+        also = list(
+            dict.fromkeys(f"{i.finding.tool} {i.finding.rule_id}" for i in items[1:] if i.finding not in same)
+        )
         # The most severe report of the line decides the severity shown.
         worst = max((i.finding.severity for i in items), key=lambda s: s.rank)
         finding.severity = worst
@@ -202,7 +213,9 @@ def verdict(review_security_count: int) -> str:
     return f"{review_security_count} security {noun} detected in the lines this change touches."
 
 
-def render_summary(inline: list[Comment], overflow: list[Comment], errors: list[str], reviewed_files: int) -> str:
+def render_summary(
+    inline: list[Comment], overflow: list[Comment], errors: list[str], reviewed_files: int
+) -> str:
     comments = inline + overflow
     security = [c for c in comments if c.category is Category.SECURITY]
     other = [c for c in comments if c.category is not Category.SECURITY]
@@ -221,7 +234,10 @@ def render_summary(inline: list[Comment], overflow: list[Comment], errors: list[
             note = " (not posted inline: comment cap reached)" if id(c) in overflow_ids else ""
             out.append(f"{number}. **{c.title}** — {c.path}:{c.line}{note}")
     if not comments and not errors:
-        out += ["", f"Reviewed {reviewed_files} changed file{'s' if reviewed_files != 1 else ''}; nothing to report."]
+        out += [
+            "",
+            f"Reviewed {reviewed_files} changed file{'s' if reviewed_files != 1 else ''}; nothing to report.",
+        ]
     return "\n".join(out)
 
 

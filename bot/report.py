@@ -7,7 +7,12 @@ import json
 from bot.model import Comment, Review, Severity
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_SARIF_LEVEL = {Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note", Severity.INFO: "note"}
+_SARIF_LEVEL = {
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
 
 
 def comment_dict(c: Comment) -> dict:
@@ -71,7 +76,9 @@ def to_sarif(review: Review) -> str:
         "invocations": [
             {
                 "executionSuccessful": not review.errors,
-                "toolExecutionNotifications": [{"level": "error", "message": {"text": e}} for e in review.errors],
+                "toolExecutionNotifications": [
+                    {"level": "error", "message": {"text": e}} for e in review.errors
+                ],
             }
         ],
     }

@@ -28,7 +28,9 @@ class BanditAnalyzer:
             raise AnalyzerError(f"crashed: {stderr_tail(out)}") from None
         result = AnalyzerResult(self.name)
         for err in report.get("errors", []):
-            result.errors.append(f"bandit could not analyze {_rel(err.get('filename', '?'))}: {err.get('reason')}")
+            result.errors.append(
+                f"bandit could not analyze {_rel(err.get('filename', '?'))}: {err.get('reason')}"
+            )
         for r in report.get("results", []):
             line_range = r.get("line_range") or [r["line_number"]]
             result.findings.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from dataclasses import dataclass, field
@@ -42,7 +43,9 @@ class ToolOutput:
     stderr: bytes
 
 
-async def run_tool(argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> ToolOutput:
+async def run_tool(
+    argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> ToolOutput:
     """Run ``argv`` in its own process group; kill the whole group on timeout.
 
     A timeout raises AnalyzerError rather than returning: a killed analyzer must never look like
@@ -71,10 +74,8 @@ async def run_tool(argv: list[str], cwd: Path, timeout: float, env: dict[str, st
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def tool_path(name: str) -> str:

@@ -81,7 +81,9 @@ class SemgrepAnalyzer:
         result = AnalyzerResult(self.name)
         for err in report.get("errors", []):
             where = err.get("path") or (err.get("spans") or [{}])[0].get("file", "")
-            result.errors.append(f"semgrep: {where or 'run'}: {err.get('type', 'error')}: {_short(err.get('message', ''))}")
+            result.errors.append(
+                f"semgrep: {where or 'run'}: {err.get('type', 'error')}: {_short(err.get('message', ''))}"
+            )
         for r in report.get("results", []):
             extra = r.get("extra", {})
             meta = extra.get("metadata", {}) or {}
