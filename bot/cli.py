@@ -72,14 +72,7 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Revie
             config = settings.review
         if args.filter_mode:
             config = config.model_copy(update={"filter_mode": FilterMode(args.filter_mode)})
-        review = await Engine.from_settings(settings.engine).review(change, config)
-        review.errors[:0] = errors
-        if errors:
-            from bot.render import make_review
-
-            review = make_review(
-                review.all_comments, review.errors, config.max_inline_comments, len(change.files)
-            )
+        review = await Engine.from_settings(settings.engine).review(change, config, errors)
     finally:
         if demo_root is not None:
             shutil.rmtree(demo_root, ignore_errors=True)

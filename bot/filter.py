@@ -41,7 +41,11 @@ def anchor(finding: Finding, file: ChangedFile | None, mode: FilterMode) -> Anch
         line = first_added or finding.line
     if line is None:
         return None
-    return Anchored(finding, line, max(line, finding.end_line), file.in_hunk(line))
+    end = max(line, finding.end_line)
+    hunk = next((h for h in file.hunks if line in h), None)
+    # A range must stay inside the anchor's hunk (GitHub refuses ranges that leave the diff).
+    end = min(end, hunk.end) if hunk else line
+    return Anchored(finding, line, end, hunk is not None)
 
 
 def select(findings: list[Finding], change: Change, mode: FilterMode) -> list[Anchored]:

@@ -95,6 +95,7 @@ class Change:
     title: str = ""
     base: str = ""
     head: str = ""
+    errors: list[str] = field(default_factory=list)  # files the adapter could not fetch, and why
 
     def file(self, path: str) -> ChangedFile | None:
         return next((f for f in self.files if f.path == path), None)

@@ -57,9 +57,14 @@ class Engine:
         ]
         return cls(analyzers, default_catalog(), settings)
 
-    async def review(self, change: Change, config: RepoConfig) -> Review:
+    def wants(self, path: str) -> bool:
+        """Whether any analyzer would look at ``path`` (adapters skip fetching the others)."""
+        return any(a.wants(path) for a in self.analyzers)
+
+    async def review(self, change: Change, config: RepoConfig, errors: list[str] | None = None) -> Review:
+        """Review ``change``; ``errors`` are problems found before (e.g. a broken config file)."""
         started = time.monotonic()
-        errors: list[str] = []
+        errors = list(errors or []) + change.errors
         files = []
         for f in change.files:
             if not f.reviewable or not config.wants_path(f.path):

@@ -23,10 +23,10 @@ def safe_relative(path: str) -> PurePosixPath:
     """Validate a repo-relative path: no absolute paths, no ``..``, no NUL, not empty."""
     if not path or "\x00" in path or "\\" in path:
         raise UnsafePathError(f"unsafe path {path!r}")
-    pure = PurePosixPath(path)
-    if pure.is_absolute() or any(part in ("..", "") for part in pure.parts) or pure.parts[0] == ".":
+    # Check the raw components: PurePosixPath would quietly normalise "a//b" and "./a".
+    if path.startswith("/") or any(part in ("", ".", "..") for part in path.split("/")):
         raise UnsafePathError(f"unsafe path {path!r}")
-    return pure
+    return PurePosixPath(path)
 
 
 class Workspace:

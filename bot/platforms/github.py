@@ -1,0 +1,462 @@
+"""GitHub adapter: fetch a pull request's change, publish one review, a check run and replies.
+
+Transport is gidgethub (async, on the service's aiohttp session) rather than PyGithub, whose
+blocking ``requests`` calls would stall the event loop that also answers webhooks. gidgethub
+mints App JWTs and installation tokens, and its rate-limit hooks carry response headers,
+which is what Retry-After / X-RateLimit-Reset handling needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import fnmatch
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from gidgethub import BadRequest, GitHubBroken, HTTPException
+from gidgethub.aiohttp import GitHubAPI
+from gidgethub.apps import get_installation_access_token, get_jwt
+
+from bot.config import GitHubSettings, RepoConfig
+from bot.diff import diff_contents, parse_file_patch
+from bot.model import Change, ChangedFile, Comment, FileStatus, Review
+from bot.server import metrics
+from bot.server.platform import PermanentError, Skip, Target, TransientError
+from bot.server.queue import Job
+
+log = logging.getLogger(__name__)
+
+MARKER = "<!-- patchwarden:fingerprint={} -->"
+FIXED_MARKER = "<!-- patchwarden:fixed={} -->"
+SUMMARY_MARKER = "<!-- patchwarden:summary -->"
+_FINGERPRINT = re.compile(r"<!-- patchwarden:fingerprint=([0-9a-f]+) -->")
+_FIXED = re.compile(r"<!-- patchwarden:fixed=([0-9a-f]+) -->")
+_STATUS = {
+    "added": FileStatus.ADDED,
+    "removed": FileStatus.DELETED,
+    "modified": FileStatus.MODIFIED,
+    "changed": FileStatus.MODIFIED,
+    "renamed": FileStatus.RENAMED,
+    "copied": FileStatus.COPIED,
+    "unchanged": FileStatus.MODIFIED,
+}
+CONTENT_CREATING = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+class PacedGitHubAPI(GitHubAPI):
+    """gidgethub client that retries 5xx with backoff, honours Retry-After and
+    X-RateLimit-Reset, and spaces content-creating requests (GitHub's secondary limits)."""
+
+    def __init__(
+        self, *args: Any, write_interval: float, max_attempts: int = 5, max_wait: float = 120.0, **kw: Any
+    ):
+        super().__init__(*args, **kw)
+        self.write_interval = write_interval
+        self.max_attempts = max_attempts
+        self.max_wait = max_wait
+        self._last_write = 0.0
+        self._write_lock = asyncio.Lock()
+
+    async def manage_rate_limit(self, *, method: str, url: str) -> None:  # type: ignore[override]
+        if method.upper() in CONTENT_CREATING and self.write_interval > 0:
+            async with self._write_lock:
+                wait = self._last_write + self.write_interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._last_write = time.monotonic()
+
+    async def handle_rate_limit_error(  # type: ignore[override]
+        self, *, method: str, url: str, exception: HTTPException, attempt: int
+    ) -> bool:
+        if attempt >= self.max_attempts:
+            return False
+        status = int(exception.status_code)
+        headers = getattr(exception, "headers", None) or {}
+        delay: float | None = None
+        if "retry-after" in {k.lower() for k in headers}:
+            value = next(v for k, v in headers.items() if k.lower() == "retry-after")
+            delay = float(value) if str(value).isdigit() else 60.0
+        elif status in (403, 429) and _header(headers, "x-ratelimit-remaining") == "0":
+            reset = float(_header(headers, "x-ratelimit-reset") or time.time() + 60)
+            delay = max(0.0, reset - time.time()) + 1
+        elif isinstance(exception, GitHubBroken) or status >= 500:
+            delay = min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random())
+        if delay is None:
+            return False
+        if delay > self.max_wait:
+            log.warning("GitHub asks to wait %.0f s for %s %s: giving up for now", delay, method, url)
+            return False
+        log.info("GitHub %s on %s %s; retrying in %.1f s (attempt %d)", status, method, url, delay, attempt)
+        await asyncio.sleep(delay)
+        return True
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+@dataclass
+class _Token:
+    value: str
+    expires: float
+
+
+class GitHubPlatform:
+    name = "github"
+
+    def __init__(self, settings: GitHubSettings, write_interval: float = 1.0) -> None:
+        self.settings = settings
+        self.write_interval = write_interval
+        self._session: aiohttp.ClientSession | None = None
+        self._tokens: dict[int, _Token] = {}
+        self._token_lock = asyncio.Lock()
+        self._private_key = settings.private_key_file.read_bytes() if settings.private_key_file else None
+        self._bot_login = settings.bot_login
+
+    # -- transport -----------------------------------------------------------------------
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout)
+            )
+        return self._session
+
+    def _api(self, token: str | None) -> PacedGitHubAPI:
+        return PacedGitHubAPI(
+            self.session(),
+            "patchwarden",
+            oauth_token=token,
+            base_url=self.settings.api_url.rstrip("/"),
+            write_interval=self.write_interval,
+        )
+
+    async def installation_token(self, installation_id: int) -> str:
+        """An installation access token, cached until five minutes before it expires."""
+        async with self._token_lock:
+            cached = self._tokens.get(installation_id)
+            if cached and cached.expires - 300 > time.time():
+                return cached.value
+            assert self.settings.app_id is not None and self._private_key is not None
+            data = await get_installation_access_token(
+                self._api(None),
+                installation_id=str(installation_id),
+                app_id=str(self.settings.app_id),
+                private_key=self._private_key.decode(),
+            )
+            expires = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")).timestamp()
+            self._tokens[installation_id] = _Token(data["token"], expires)
+            return data["token"]
+
+    async def api_for(self, installation_id: int | None) -> PacedGitHubAPI:
+        if self.settings.app_id and self._private_key:
+            if installation_id is None:
+                raise PermanentError("event has no installation id but the bot runs as a GitHub App")
+            return self._api(await self.installation_token(installation_id))
+        return self._api(self.settings.token)
+
+    async def bot_login(self, gh: PacedGitHubAPI) -> str:
+        """Our own login, to recognise our comments (markers alone could be forged by anyone)."""
+        if self._bot_login is None:
+            if self.settings.app_id and self._private_key:
+                jwt = get_jwt(app_id=str(self.settings.app_id), private_key=self._private_key.decode())
+                app = await gh.getitem("/app", jwt=jwt)
+                self._bot_login = f"{app['slug']}[bot]"
+            else:
+                self._bot_login = (await gh.getitem("/user"))["login"]
+        return self._bot_login
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    # -- Platform ------------------------------------------------------------------------
+    async def prepare(self, job: Job) -> Target:
+        repo, number = job.payload["repo"], int(job.payload["number"])
+        if any(
+            fnmatch.fnmatchcase(repo.lower(), pattern.lower()) for pattern in self.settings.skip_repositories
+        ):
+            raise Skip(f"{repo} is in github.skip_repositories")
+        gh = await self.api_for(job.payload.get("installation_id"))
+        try:
+            pr = await gh.getitem(f"/repos/{repo}/pulls/{number}")
+        except BadRequest as exc:
+            _raise_for(exc, f"pull request {repo}#{number}")
+        if pr["state"] != "open":
+            raise Skip(f"{repo}#{number} is {pr['state']}")
+        if pr.get("draft") and not self.settings.review_drafts and job.kind == "review":
+            raise Skip(f"{repo}#{number} is a draft")
+        head = pr["head"]["sha"]
+        if job.payload.get("comment_id"):
+            await self._react(gh, repo, job.payload["comment_id"])
+        check_run_id = await self._start_check_run(gh, repo, head)
+        # The configuration comes from the base branch, never from the pull request itself.
+        config_text, source = await self._repo_config(gh, repo, pr["base"]["ref"])
+        return Target(
+            key=f"github:{repo}#{number}@{head[:7]}",
+            config_text=config_text,
+            config_source=source,
+            context={
+                "gh": gh,
+                "repo": repo,
+                "number": number,
+                "pr": pr,
+                "head": head,
+                "check_run_id": check_run_id,
+            },
+        )
+
+    async def _react(self, gh: PacedGitHubAPI, repo: str, comment_id: int) -> None:
+        try:
+            await gh.post(f"/repos/{repo}/issues/comments/{comment_id}/reactions", data={"content": "eyes"})
+        except BadRequest as exc:
+            log.warning("could not react to comment %s on %s: %s", comment_id, repo, exc)
+
+    async def _start_check_run(self, gh: PacedGitHubAPI, repo: str, head: str) -> int | None:
+        try:
+            run = await gh.post(
+                f"/repos/{repo}/check-runs",
+                data={"name": self.settings.check_run_name, "head_sha": head, "status": "in_progress"},
+            )
+            return int(run["id"])
+        except BadRequest as exc:  # a plain token may lack checks:write; the review still goes out
+            log.warning("could not create check run on %s: %s", repo, exc)
+            return None
+
+    async def _repo_config(self, gh: PacedGitHubAPI, repo: str, ref: str) -> tuple[str | None, str]:
+        for path in (".patchwarden.yaml", ".github/patchwarden.yaml"):
+            blob = await self._content(gh, repo, path, ref)
+            if blob is not None:
+                return blob.decode("utf-8", errors="replace"), f"{path} on {ref}"
+        return None, ".patchwarden.yaml"
+
+    async def _content(self, gh: PacedGitHubAPI, repo: str, path: str, ref: str) -> bytes | None:
+        """A file's bytes at ``ref`` (None when absent), through gidgethub's retrying client."""
+        try:
+            item = await gh.getitem(f"/repos/{repo}/contents/{quote(path)}?ref={quote(ref, safe='')}")
+        except BadRequest as exc:
+            if int(exc.status_code) == 404:
+                return None
+            _raise_for(exc, f"{repo}:{path}@{ref}")
+        except (GitHubBroken, aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"fetching {repo}:{path}@{ref}: {exc!r}") from exc
+        if not isinstance(item, dict) or item.get("type") != "file":
+            return None
+        if item.get("encoding") != "base64":  # GitHub sends no content for files over 1 MB
+            raise FileTooLarge(
+                f"{path}: not reviewed: {item.get('size', 0) / 1e6:.1f} MB is over GitHub's 1 MB content limit"
+            )
+        return base64.b64decode(item.get("content", ""))
+
+    async def load_change(self, target: Target, config: RepoConfig, wants: Any) -> Change:
+        ctx = target.context
+        gh: PacedGitHubAPI = ctx["gh"]
+        repo, number, pr, head = ctx["repo"], ctx["number"], ctx["pr"], ctx["head"]
+        errors: list[str] = []
+        entries = [e async for e in gh.getiter(f"/repos/{repo}/pulls/{number}/files?per_page=100")]
+        semaphore = asyncio.Semaphore(8)
+
+        async def build(entry: dict[str, Any]) -> ChangedFile:
+            path = entry["filename"]
+            status = _STATUS.get(entry.get("status", "modified"), FileStatus.MODIFIED)
+            old_path = entry.get("previous_filename")
+            if status is FileStatus.DELETED:
+                return ChangedFile(path, status, old_path=old_path)
+            if not (config.wants_path(path) and wants(path)):
+                # Not for any analyzer: keep its lines (for placement) but fetch nothing.
+                fd = parse_file_patch(path, entry["patch"]) if entry.get("patch") else None
+                return ChangedFile(
+                    path,
+                    status,
+                    None,
+                    old_path,
+                    fd.added_lines if fd else frozenset(),
+                    fd.hunks if fd else (),
+                )
+            async with semaphore:
+                try:
+                    content = await self._content(gh, repo, path, head)
+                except FileTooLarge as exc:
+                    errors.append(str(exc))
+                    return ChangedFile(path, status, None, old_path)
+                if content is None:
+                    raise TransientError(f"{path} missing at {head}")
+                if b"\x00" in content[:8000]:
+                    return ChangedFile(path, FileStatus.BINARY, None, old_path)
+                if entry.get("patch") is not None:
+                    fd = parse_file_patch(path, entry["patch"])
+                else:  # GitHub omits the patch of large diffs: compare the two blobs ourselves
+                    base = None
+                    if status is not FileStatus.ADDED:
+                        base = await self._content(gh, repo, old_path or path, pr["base"]["sha"])
+                    fd = diff_contents(path, base, content)
+            return ChangedFile(path, status, content, old_path, fd.added_lines, fd.hunks)
+
+        files = list(await asyncio.gather(*(build(e) for e in entries)))
+        return Change(
+            files=files, title=pr.get("title", ""), base=pr["base"]["sha"], head=head, errors=errors
+        )
+
+    async def publish(self, target: Target, review: Review, config: RepoConfig) -> None:
+        ctx = target.context
+        gh: PacedGitHubAPI = ctx["gh"]
+        repo, number, head = ctx["repo"], ctx["number"], ctx["head"]
+        me = await self.bot_login(gh)
+        existing = [
+            c
+            async for c in gh.getiter(f"/repos/{repo}/pulls/{number}/comments?per_page=100")
+            if c.get("user", {}).get("login") == me
+        ]
+        posted = {m.group(1): c for c in existing if (m := _FINGERPRINT.search(c.get("body", "")))}
+        already_fixed = {m.group(1) for c in existing if (m := _FIXED.search(c.get("body", "")))}
+        current = {c.fingerprint for c in review.all_comments}
+
+        inline = [c for c in review.comments if c.in_hunk and c.fingerprint not in posted]
+        outside = [c for c in review.comments if not c.in_hunk]
+        repeated = [c for c in review.comments if c.fingerprint in posted]
+        failed = await self._post_review(gh, repo, number, head, review, inline, outside, repeated)
+        metrics.COMMENTS.labels("github").inc(len(inline) - len(failed))
+
+        for fingerprint, comment in posted.items():
+            if fingerprint in current or fingerprint in already_fixed:
+                continue
+            body = f"Fixed in {head[:7]}: Patchwarden no longer finds this on the latest push.\n\n{FIXED_MARKER.format(fingerprint)}"
+            try:
+                await gh.post(
+                    f"/repos/{repo}/pulls/{number}/comments/{comment['id']}/replies", data={"body": body}
+                )
+            except BadRequest as exc:
+                log.warning("could not reply on comment %s: %s", comment["id"], exc)
+        await self._finish_check_run(gh, repo, ctx.get("check_run_id"), review, config)
+
+    async def _post_review(
+        self,
+        gh: PacedGitHubAPI,
+        repo: str,
+        number: int,
+        head: str,
+        review: Review,
+        inline: list[Comment],
+        outside: list[Comment],
+        repeated: list[Comment],
+    ) -> list[Comment]:
+        """One review; if GitHub rejects a comment (422), bisect so the others still land."""
+        url = f"/repos/{repo}/pulls/{number}/reviews"
+        failed: list[Comment] = []
+
+        async def attempt(batch: list[Comment], body: str | None) -> None:
+            data: dict[str, Any] = {
+                "commit_id": head,
+                "event": "COMMENT",
+                "comments": [_inline(c) for c in batch],
+            }
+            if body is not None:
+                data["body"] = body
+            try:
+                await gh.post(url, data=data)
+            except BadRequest as exc:
+                if int(exc.status_code) != 422 or not batch:
+                    _raise_for(exc, f"review on {repo}#{number}")
+                if len(batch) == 1:
+                    log.warning("GitHub refused the comment on %s:%d: %s", batch[0].path, batch[0].line, exc)
+                    failed.append(batch[0])
+                    if body is not None:
+                        raise _Retry from None
+                    return
+                mid = len(batch) // 2
+                await attempt(batch[:mid], None)
+                await attempt(batch[mid:], None)
+                if body is not None:
+                    raise _Retry from None
+
+        try:
+            await attempt(inline, self._summary(review, outside, repeated, []))
+        except _Retry:
+            # The inline comments that could go out went out; the summary names the rest.
+            await gh.post(
+                url,
+                data={
+                    "commit_id": head,
+                    "event": "COMMENT",
+                    "body": self._summary(review, outside, repeated, failed),
+                },
+            )
+        return failed
+
+    def _summary(
+        self, review: Review, outside: list[Comment], repeated: list[Comment], failed: list[Comment]
+    ) -> str:
+        parts = [review.summary]
+        if repeated:
+            parts.append(f"{len(repeated)} finding(s) already commented on an earlier push are not repeated.")
+        for heading, items in (
+            ("Outside the diff (not commentable inline on GitHub)", outside),
+            ("GitHub refused these inline comments", failed),
+        ):
+            if items:
+                parts.append(
+                    f"**{heading}:**\n" + "\n".join(f"- **{c.title}** — {c.path}:{c.line}" for c in items)
+                )
+        parts.append(SUMMARY_MARKER)
+        return "\n\n".join(parts)
+
+    async def _finish_check_run(
+        self, gh: PacedGitHubAPI, repo: str, run_id: int | None, review: Review, config: RepoConfig
+    ) -> None:
+        if run_id is None:
+            return
+        worst = review.worst_severity()
+        if not review.all_comments and not review.errors:
+            conclusion = "success"
+        elif config.fail_level and worst and worst.rank >= config.fail_level.rank:
+            conclusion = "failure"
+        else:
+            conclusion = "neutral"
+        title = review.summary.splitlines()[0]
+        await gh.patch(
+            f"/repos/{repo}/check-runs/{run_id}",
+            data={
+                "status": "completed",
+                "conclusion": conclusion,
+                "output": {"title": title[:250], "summary": review.summary[:65000]},
+            },
+        )
+
+
+class _Retry(Exception):
+    pass
+
+
+class FileTooLarge(Exception):
+    pass
+
+
+def _inline(c: Comment) -> dict[str, Any]:
+    body = f"{c.body}\n\n{MARKER.format(c.fingerprint)}"
+    data: dict[str, Any] = {"path": c.path, "line": c.end_line, "side": "RIGHT", "body": body}
+    if c.end_line > c.line:  # a multi-line finding: GitHub wants the range as start_line..line
+        data.update(start_line=c.line, start_side="RIGHT")
+    return data
+
+
+def _raise_for(exc: BadRequest, what: str) -> None:
+    status = int(exc.status_code)
+    if status == 401:
+        raise PermanentError(
+            f"GitHub 401 for {what}: check PATCHWARDEN_GITHUB_TOKEN or the App id / private key"
+        ) from exc
+    if status in (403, 404):
+        raise PermanentError(
+            f"GitHub {status} for {what}: not visible to the bot (installation, permissions)"
+        ) from exc
+    raise PermanentError(f"GitHub {status} for {what}: {exc}") from exc

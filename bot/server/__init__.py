@@ -1,0 +1,1 @@
+"""The long-running bot: webhook endpoints, durable queue, workers, platform adapters."""

@@ -1,0 +1,207 @@
+"""The aiohttp application: webhook endpoints, health, metrics; owns the queue and workers.
+
+Requests only validate and persist: a webhook is answered 202 as soon as its job is in the
+durable queue. Scans run in the workers (bot.server.worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.config import ConfigError, Settings
+from bot.pipeline import Engine
+from bot.platforms.github_events import WebhookError, decide, parse_webhook
+from bot.server import metrics
+from bot.server.platform import Platform
+from bot.server.queue import JobQueue
+from bot.server.worker import Workers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    queue: JobQueue
+    engine: Engine
+    platforms: dict[str, Platform]
+    workers: Workers
+    background: list[asyncio.Task] = field(default_factory=list)
+
+    async def enqueue(
+        self, platform: str, kind: str, key: str, payload: dict[str, Any], delivery_id: str | None = None
+    ) -> int | None:
+        """Persist a job; cancel a running scan it supersedes. None for a duplicate delivery."""
+        result = await self.queue.enqueue(platform, kind, key, payload, delivery_id)
+        if result is None:
+            return None
+        job_id, superseded = result
+        if superseded:
+            self.workers.cancel_running(key, superseded)
+        return job_id
+
+
+SERVICE = web.AppKey("service", Service)
+
+
+def github_enabled(settings: Settings) -> bool:
+    gh = settings.github
+    return bool(gh.token or gh.app_id or gh.webhook_secret)
+
+
+def gerrit_enabled(settings: Settings) -> bool:
+    return bool(settings.gerrit.url)
+
+
+def check_startup(settings: Settings) -> None:
+    """Refuse to start on a configuration that cannot work, saying what to set."""
+    if not github_enabled(settings) and not gerrit_enabled(settings):
+        raise ConfigError(
+            "nothing to serve: configure GitHub (PATCHWARDEN_GITHUB_WEBHOOK_SECRET and PATCHWARDEN_GITHUB_TOKEN "
+            "or PATCHWARDEN_GITHUB_APP_ID + PATCHWARDEN_GITHUB_PRIVATE_KEY_FILE) or Gerrit (PATCHWARDEN_GERRIT_URL)"
+        )
+    gh = settings.github
+    if github_enabled(settings):
+        if not gh.webhook_secret:
+            raise ConfigError(
+                "PATCHWARDEN_GITHUB_WEBHOOK_SECRET (github.webhook_secret) is required: unsigned webhooks are refused"
+            )
+        if not gh.token and not (gh.app_id and gh.private_key_file):
+            raise ConfigError(
+                "GitHub credentials missing: set PATCHWARDEN_GITHUB_TOKEN, or PATCHWARDEN_GITHUB_APP_ID "
+                "and PATCHWARDEN_GITHUB_PRIVATE_KEY_FILE"
+            )
+        if gh.private_key_file and not gh.private_key_file.is_file():
+            raise ConfigError(f"PATCHWARDEN_GITHUB_PRIVATE_KEY_FILE: {gh.private_key_file} does not exist")
+    if gerrit_enabled(settings):
+        from bot.platforms.gerrit import check_gerrit_settings
+
+        check_gerrit_settings(settings.gerrit)
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise WebhookError(413, f"body over {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise WebhookError(413, f"body over {limit} bytes")
+    return body
+
+
+def _json_error(exc: WebhookError) -> web.Response:
+    return web.json_response({"error": exc.reason}, status=exc.status)
+
+
+async def github_webhook(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    gh = service.settings.github
+    event_name = request.headers.get("X-GitHub-Event", "?")
+    if "github" not in service.platforms or not gh.webhook_secret:
+        return web.json_response({"error": "GitHub is not configured on this server"}, status=404)
+    try:
+        body = await read_body(request, service.settings.server.max_body_bytes)
+        event = parse_webhook(dict(request.headers), body, gh.webhook_secret)
+        decision = await decide(event, gh)
+    except WebhookError as exc:
+        log.warning("github webhook %s rejected (%d): %s", event_name, exc.status, exc.reason)
+        metrics.WEBHOOKS.labels("github", event_name, str(exc.status)).inc()
+        return _json_error(exc)
+    if not decision.jobs:
+        log.info("github %s %s ignored: %s", event.event, event.delivery_id, decision.ignored)
+        metrics.WEBHOOKS.labels("github", event.event, "ignored").inc()
+        return web.json_response({"status": "ignored", "reason": decision.ignored})
+    queued = []
+    for index, job in enumerate(decision.jobs):
+        delivery = f"github:{event.delivery_id}" + (f":{index}" if index else "")
+        job_id = await service.enqueue("github", job.kind, job.key, job.payload, delivery)
+        if job_id is None:
+            metrics.WEBHOOKS.labels("github", event.event, "duplicate").inc()
+            return web.json_response({"status": "duplicate", "delivery": event.delivery_id})
+        queued.append(job_id)
+    metrics.WEBHOOKS.labels("github", event.event, "queued").inc()
+    return web.json_response({"status": "queued", "jobs": queued}, status=202)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    counts = await service.queue.counts()
+    return web.json_response({"status": "ok", "queue": counts, "platforms": sorted(service.platforms)})
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+PlatformFactory = Callable[[Settings, Engine], Awaitable[Platform]]
+
+
+async def build_platforms(settings: Settings, engine: Engine) -> dict[str, Platform]:
+    platforms: dict[str, Platform] = {}
+    if github_enabled(settings):
+        from bot.platforms.github import GitHubPlatform
+
+        platforms["github"] = GitHubPlatform(settings.github)
+    if gerrit_enabled(settings):
+        from bot.platforms.gerrit import GerritPlatform
+
+        platforms["gerrit"] = GerritPlatform(settings.gerrit)
+    return platforms
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> web.Application:
+    app = web.Application(client_max_size=settings.server.max_body_bytes + 1024)
+    app.router.add_post("/webhooks/github", github_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    if gerrit_enabled(settings):
+        from bot.platforms.gerrit import gerrit_webhook
+
+        app.router.add_post("/webhooks/gerrit", gerrit_webhook)
+
+    async def lifecycle(app: web.Application):
+        queue = JobQueue(settings.server.data_dir / "queue.sqlite3")
+        recovered = await queue.recover()
+        if recovered:
+            log.info("re-queued %d job(s) interrupted by a restart", recovered)
+        eng = engine or Engine.from_settings(settings.engine)
+        platforms = await build_platforms(settings, eng)
+        workers = Workers(queue, eng, settings.review, platforms, concurrency=settings.server.workers)
+        service = Service(settings, queue, eng, platforms, workers)
+        app[SERVICE] = service
+        workers.start()
+        for platform in platforms.values():
+            starter = getattr(platform, "start", None)
+            if starter is not None:
+                service.background.append(
+                    asyncio.create_task(starter(service), name=f"{platform.name}-events")
+                )
+        log.info("patchwarden serving %s; data in %s", ", ".join(sorted(platforms)), settings.server.data_dir)
+        yield
+        for task in service.background:
+            task.cancel()
+        for task in service.background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await workers.stop()
+        for platform in platforms.values():
+            await platform.close()
+        queue.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> int:
+    check_startup(settings)
+    host = host or settings.server.host
+    port = port or settings.server.port
+    log.info("listening on http://%s:%d", host, port)
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    return 0

@@ -1,0 +1,47 @@
+"""The small interface every platform adapter implements, and the errors it may raise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.config import RepoConfig
+from bot.model import Change, Review
+from bot.server.queue import Job
+
+
+class PermanentError(RuntimeError):
+    """Retrying will not help (bad credentials, the change is gone): the job fails at once."""
+
+
+class TransientError(RuntimeError):
+    """Worth retrying later (timeouts, 5xx after our own retries)."""
+
+
+class Skip(Exception):
+    """Nothing to do for this job (opted out, closed, stale); the reason is logged."""
+
+
+@dataclass
+class Target:
+    """What a platform found for a job before anything is reviewed."""
+
+    key: str  # human-readable, for logs: "github:o/r#12@abc1234"
+    config_text: str | None  # the repository config from the base / target branch, if any
+    config_source: str = ".patchwarden.yaml"
+    context: dict[str, Any] = field(default_factory=dict)  # the adapter's own state
+
+
+class Platform(Protocol):
+    name: str
+
+    async def prepare(self, job: Job) -> Target:
+        """Resolve the job (current head, opt-outs, the base-branch config). May raise Skip."""
+
+    async def load_change(self, target: Target, config: RepoConfig, wants: Any) -> Change:
+        """Fetch only the changed files the configuration and analyzers want (``wants(path)``)."""
+
+    async def publish(self, target: Target, review: Review, config: RepoConfig) -> None:
+        """Post the review: inline comments, the summary, replies on fixed findings."""
+
+    async def close(self) -> None: ...

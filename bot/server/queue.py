@@ -1,0 +1,239 @@
+"""A durable job queue in SQLite, with supersession by key.
+
+Why not a queue library: the bot needs "a newer push replaces the queued or running scan of the
+same pull request / change", which is one UNIQUE-key upsert here and a custom layer on top of any
+generic queue (persist-queue, huey, arq). SQLite in WAL mode is durable across kills; each call
+is a short transaction run in a thread so the event loop never waits on fsync.
+
+A job's life: pending -> running -> done | failed | superseded. Jobs found ``running`` at start-up
+(the process was killed) go back to pending, so an acknowledged event is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    platform TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, not_before, id);
+CREATE INDEX IF NOT EXISTS jobs_key ON jobs(key, state);
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    received REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    platform: str
+    kind: str
+    key: str  # jobs with the same key supersede each other (e.g. "github:o/r#12")
+    payload: dict[str, Any]
+    attempts: int
+    created: float
+
+
+class JobQueue:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self.wakeup = asyncio.Event()
+
+    async def _run(self, fn, *args):
+        return await asyncio.to_thread(self._locked, fn, *args)
+
+    def _locked(self, fn, *args):
+        with self._lock:
+            return fn(*args)
+
+    # -- producer side -------------------------------------------------------------------
+    async def seen_delivery(self, delivery_id: str) -> bool:
+        """Record a webhook delivery id; True if it was recorded before (a redelivery)."""
+
+        def op() -> bool:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO deliveries(delivery_id, received) VALUES (?, ?)",
+                (delivery_id, time.time()),
+            )
+            return cur.rowcount == 0
+
+        return await self._run(op)
+
+    async def enqueue(
+        self, platform: str, kind: str, key: str, payload: dict[str, Any], delivery_id: str | None = None
+    ) -> tuple[int, list[int]] | None:
+        """Add a job; pending jobs with the same key are superseded. Returns (id, superseded ids).
+
+        With ``delivery_id``, the delivery is recorded in the same transaction and a delivery seen
+        before returns None: a redelivered webhook never queues a second scan, and a crash can
+        never record a delivery without its job.
+        """
+
+        def op() -> tuple[int, list[int]] | None:
+            now = time.time()
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if delivery_id is not None:
+                    cur = self._db.execute(
+                        "INSERT OR IGNORE INTO deliveries(delivery_id, received) VALUES (?, ?)",
+                        (delivery_id, now),
+                    )
+                    if cur.rowcount == 0:
+                        self._db.execute("COMMIT")
+                        return None
+                rows = self._db.execute(
+                    "SELECT id FROM jobs WHERE key = ? AND state IN ('pending', 'running')", (key,)
+                ).fetchall()
+                old = [r[0] for r in rows]
+                self._db.execute(
+                    "UPDATE jobs SET state = 'superseded', updated = ? WHERE key = ? AND state = 'pending'",
+                    (now, key),
+                )
+                cur = self._db.execute(
+                    "INSERT INTO jobs(platform, kind, key, payload, created, updated) VALUES (?, ?, ?, ?, ?, ?)",
+                    (platform, kind, key, json.dumps(payload), now, now),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return int(cur.lastrowid or 0), old
+
+        result = await self._run(op)
+        if result is not None:
+            self.wakeup.set()
+        return result
+
+    # -- consumer side -------------------------------------------------------------------
+    async def recover(self) -> int:
+        """Put jobs left ``running`` by a killed process back to pending."""
+
+        def op() -> int:
+            return self._db.execute(
+                "UPDATE jobs SET state = 'pending', updated = ? WHERE state = 'running'", (time.time(),)
+            ).rowcount
+
+        return await self._run(op)
+
+    async def claim(self) -> Job | None:
+        """Take the oldest runnable pending job, or None."""
+
+        def op() -> Job | None:
+            now = time.time()
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT id, platform, kind, key, payload, attempts, created FROM jobs "
+                    "WHERE state = 'pending' AND not_before <= ? ORDER BY id LIMIT 1",
+                    (now,),
+                ).fetchone()
+                if row is None:
+                    self._db.execute("COMMIT")
+                    return None
+                self._db.execute(
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated = ? WHERE id = ?",
+                    (now, row[0]),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return Job(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5] + 1, row[6])
+
+        return await self._run(op)
+
+    async def finish(self, job_id: int, state: str = "done", error: str | None = None) -> None:
+        def op() -> None:
+            # A job superseded while it ran stays superseded.
+            self._db.execute(
+                "UPDATE jobs SET state = ?, error = ?, updated = ? WHERE id = ? AND state = 'running'",
+                (state, error, time.time(), job_id),
+            )
+
+        await self._run(op)
+
+    async def supersede(self, job_id: int) -> None:
+        def op() -> None:
+            self._db.execute(
+                "UPDATE jobs SET state = 'superseded', updated = ? WHERE id = ?", (time.time(), job_id)
+            )
+
+        await self._run(op)
+
+    async def retry_later(self, job_id: int, delay: float, error: str) -> None:
+        def op() -> None:
+            self._db.execute(
+                "UPDATE jobs SET state = 'pending', not_before = ?, error = ?, updated = ? WHERE id = ? AND state = 'running'",
+                (time.time() + delay, error, time.time(), job_id),
+            )
+
+        await self._run(op)
+        self.wakeup.set()
+
+    async def counts(self) -> dict[str, int]:
+        def op() -> dict[str, int]:
+            return dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+
+        return await self._run(op)
+
+    async def jobs(self, state: str | None = None) -> list[dict[str, Any]]:
+        def op() -> list[dict[str, Any]]:
+            sql = "SELECT id, platform, kind, key, state, attempts, error FROM jobs"
+            rows = self._db.execute(
+                sql + (" WHERE state = ?" if state else "") + " ORDER BY id", (state,) if state else ()
+            )
+            cols = ["id", "platform", "kind", "key", "state", "attempts", "error"]
+            return [dict(zip(cols, r, strict=True)) for r in rows.fetchall()]
+
+        return await self._run(op)
+
+    # -- small persistent state (e.g. the Gerrit stream's last event time) -----------------
+    async def get_state(self, key: str) -> str | None:
+        def op() -> str | None:
+            row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            return row[0] if row else None
+
+        return await self._run(op)
+
+    async def set_state(self, key: str, value: str) -> None:
+        def op() -> None:
+            self._db.execute(
+                "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
+                (key, value, value),
+            )
+
+        await self._run(op)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

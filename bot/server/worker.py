@@ -1,0 +1,147 @@
+"""Workers: take jobs from the queue and run the one review flow every platform shares.
+
+prepare (platform) -> repository config -> opt-out -> load change (platform) -> engine.review
+-> publish (platform). A newer job with the same key cancels a running one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from bot.config import ConfigError, RepoConfig, parse_repo_config
+from bot.pipeline import Engine
+from bot.server import metrics
+from bot.server.platform import PermanentError, Platform, Skip
+from bot.server.queue import Job, JobQueue
+
+log = logging.getLogger(__name__)
+
+
+class Workers:
+    def __init__(
+        self,
+        queue: JobQueue,
+        engine: Engine,
+        defaults: RepoConfig,
+        platforms: dict[str, Platform],
+        concurrency: int = 2,
+        max_attempts: int = 5,
+        retry_base_delay: float = 5.0,
+    ) -> None:
+        self.queue = queue
+        self.engine = engine
+        self.defaults = defaults
+        self.platforms = platforms
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.retry_base_delay = retry_base_delay
+        self._running: dict[str, tuple[int, asyncio.Task]] = {}
+        self._loops: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._loop(i), name=f"worker-{i}") for i in range(self.concurrency)
+        ]
+
+    async def stop(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        for _, task in list(self._running.values()):
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+
+    def cancel_running(self, key: str, superseded_ids: list[int]) -> None:
+        """Called after an enqueue superseded ``superseded_ids``: stop the scan of the old head."""
+        running = self._running.get(key)
+        if running and running[0] in superseded_ids:
+            log.info("job %s (%s) superseded by a newer event; cancelling", running[0], key)
+            running[1].cancel()
+
+    async def _loop(self, number: int) -> None:
+        while True:
+            job = await self.queue.claim()
+            if job is None:
+                self.queue.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.queue.wakeup.wait(), timeout=1.0)
+                continue
+            task = asyncio.create_task(self.process(job), name=f"job-{job.id}")
+            self._running[job.key] = (job.id, task)
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.cancelled():  # the worker itself is stopping
+                    raise
+                await self.queue.supersede(job.id)
+                metrics.JOBS.labels(job.platform, "superseded").inc()
+            finally:
+                if self._running.get(job.key, (None,))[0] == job.id:
+                    del self._running[job.key]
+            await self._update_gauge()
+
+    async def _update_gauge(self) -> None:
+        for state, count in (await self.queue.counts()).items():
+            metrics.QUEUE.labels(state).set(count)
+
+    async def process(self, job: Job) -> None:
+        platform = self.platforms.get(job.platform)
+        if platform is None:
+            await self.queue.finish(job.id, "failed", f"platform {job.platform} is not configured")
+            return
+        started = time.monotonic()
+        try:
+            await self.review_job(platform, job)
+        except Skip as why:
+            log.info("job %s (%s) skipped: %s", job.id, job.key, why)
+            await self.queue.finish(job.id, "done", f"skipped: {why}")
+            metrics.JOBS.labels(job.platform, "skipped").inc()
+            return
+        except asyncio.CancelledError:
+            raise
+        except PermanentError as exc:
+            log.error("job %s (%s) failed: %s", job.id, job.key, exc)
+            await self.queue.finish(job.id, "failed", str(exc))
+            metrics.JOBS.labels(job.platform, "failed").inc()
+            return
+        except Exception as exc:
+            if job.attempts >= self.max_attempts:
+                log.exception("job %s (%s) failed after %d attempts", job.id, job.key, job.attempts)
+                await self.queue.finish(job.id, "failed", repr(exc))
+                metrics.JOBS.labels(job.platform, "failed").inc()
+            else:
+                delay = self.retry_base_delay * 2 ** (job.attempts - 1)
+                log.warning(
+                    "job %s (%s) attempt %d failed (%r); retrying in %.0f s",
+                    job.id,
+                    job.key,
+                    job.attempts,
+                    exc,
+                    delay,
+                )
+                await self.queue.retry_later(job.id, delay, repr(exc))
+                metrics.JOBS.labels(job.platform, "retried").inc()
+            return
+        await self.queue.finish(job.id, "done")
+        metrics.JOBS.labels(job.platform, "reviewed").inc()
+        metrics.REVIEW_SECONDS.labels(job.platform).observe(time.monotonic() - started)
+
+    async def review_job(self, platform: Platform, job: Job) -> None:
+        target = await platform.prepare(job)
+        config_errors: list[str] = []
+        try:
+            config = parse_repo_config(target.config_text, self.defaults, target.config_source)
+        except ConfigError as exc:
+            config_errors.append(f"{exc} — reviewed with the default configuration")
+            config = self.defaults
+        if not config.enabled:
+            raise Skip(f"{target.config_source} on the base branch sets enabled: false")
+        change = await platform.load_change(target, config, self.engine.wants)
+        review = await self.engine.review(change, config, config_errors)
+        await platform.publish(target, review, config)
+        log.info(
+            "job %s (%s): %d comments, %d errors, analyzers %s",
+            job.id, target.key, len(review.all_comments), len(review.errors), self.engine.last_timings.analyzers,
+        )  # fmt: skip
