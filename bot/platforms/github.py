@@ -15,6 +15,7 @@ import logging
 import random
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,7 @@ from bot.diff import diff_contents, parse_file_patch
 from bot.model import Change, ChangedFile, Comment, FileStatus, Review
 from bot.server import metrics
 from bot.server.platform import PermanentError, Skip, Target, TransientError
+from bot.server.publishing import Rejected, post_in_batches
 from bot.server.queue import Job
 
 log = logging.getLogger(__name__)
@@ -352,9 +354,8 @@ class GitHubPlatform:
     ) -> list[Comment]:
         """One review; if GitHub rejects a comment (422), bisect so the others still land."""
         url = f"/repos/{repo}/pulls/{number}/reviews"
-        failed: list[Comment] = []
 
-        async def attempt(batch: list[Comment], body: str | None) -> None:
+        async def post(batch: Sequence[Comment], body: str | None = None) -> None:
             data: dict[str, Any] = {
                 "commit_id": head,
                 "event": "COMMENT",
@@ -365,32 +366,19 @@ class GitHubPlatform:
             try:
                 await gh.post(url, data=data)
             except BadRequest as exc:
-                if int(exc.status_code) != 422 or not batch:
-                    _raise_for(exc, f"review on {repo}#{number}")
-                if len(batch) == 1:
-                    log.warning("GitHub refused the comment on %s:%d: %s", batch[0].path, batch[0].line, exc)
-                    failed.append(batch[0])
-                    if body is not None:
-                        raise _Retry from None
-                    return
-                mid = len(batch) // 2
-                await attempt(batch[:mid], None)
-                await attempt(batch[mid:], None)
-                if body is not None:
-                    raise _Retry from None
+                if int(exc.status_code) == 422:
+                    log.warning("GitHub refused a review batch of %d comment(s): %s", len(batch), exc)
+                    raise Rejected(str(exc)) from exc
+                _raise_for(exc, f"review on {repo}#{number}")
 
         try:
-            await attempt(inline, self._summary(review, outside, repeated, []))
-        except _Retry:
-            # The inline comments that could go out went out; the summary names the rest.
-            await gh.post(
-                url,
-                data={
-                    "commit_id": head,
-                    "event": "COMMENT",
-                    "body": self._summary(review, outside, repeated, failed),
-                },
-            )
+            await post(inline, self._summary(review, outside, repeated, []))
+            return []
+        except Rejected:
+            pass
+        # Post what GitHub accepts without a summary, then one summary that names the refused ones.
+        failed = await post_in_batches(inline, post)
+        await post([], self._summary(review, outside, repeated, failed))
         return failed
 
     def _summary(
@@ -431,10 +419,6 @@ class GitHubPlatform:
                 "output": {"title": title[:250], "summary": review.summary[:65000]},
             },
         )
-
-
-class _Retry(Exception):
-    pass
 
 
 class FileTooLarge(Exception):

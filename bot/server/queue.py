@@ -217,6 +217,19 @@ class JobQueue:
 
         return await self._run(op)
 
+    async def has_revision(self, key: str, revision: str) -> bool:
+        """Whether a job for this revision was already queued (any state but superseded)."""
+
+        def op() -> bool:
+            row = self._db.execute(
+                "SELECT 1 FROM jobs WHERE key = ? AND json_extract(payload, '$.revision') = ? "
+                "AND state != 'superseded' LIMIT 1",
+                (key, revision),
+            ).fetchone()
+            return row is not None
+
+        return await self._run(op)
+
     # -- small persistent state (e.g. the Gerrit stream's last event time) -----------------
     async def get_state(self, key: str) -> str | None:
         def op() -> str | None:
