@@ -120,6 +120,7 @@ class GitHubSettings(_Strict):
     bot_login: str | None = None  # our own login; learnt from the API when unset
     review_drafts: bool = False
     check_run_name: str = "patchwarden"
+    write_interval: float = Field(1.0, ge=0, description="seconds between content-creating requests")
     skip_repositories: list[str] = Field(default_factory=list, description="owner/name or owner/* globs")
     request_timeout: float = 30.0
 
@@ -152,7 +153,9 @@ class ServerSettings(_Strict):
     port: int = 8080
     data_dir: Path = Path("./patchwarden-data")
     max_body_bytes: int = 5 * 1024 * 1024
-    workers: int = 2
+    workers: int = Field(2, ge=0, description="0: accept and queue events only (e.g. during maintenance)")
+    max_attempts: int = Field(5, ge=1)
+    retry_base_delay: float = Field(5.0, ge=0)
 
 
 class Settings(_Strict):

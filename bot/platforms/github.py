@@ -53,27 +53,37 @@ _STATUS = {
 CONTENT_CREATING = {"POST", "PATCH", "PUT", "DELETE"}
 
 
+class Pacer:
+    """Spaces content-creating requests across all of the bot's calls (GitHub's secondary limits)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if self.interval <= 0:
+            return
+        async with self._lock:
+            delay = self._last + self.interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._last = time.monotonic()
+
+
 class PacedGitHubAPI(GitHubAPI):
     """gidgethub client that retries 5xx with backoff, honours Retry-After and
-    X-RateLimit-Reset, and spaces content-creating requests (GitHub's secondary limits)."""
+    X-RateLimit-Reset, and paces content-creating requests."""
 
-    def __init__(
-        self, *args: Any, write_interval: float, max_attempts: int = 5, max_wait: float = 120.0, **kw: Any
-    ):
+    def __init__(self, *args: Any, pacer: Pacer, max_attempts: int = 5, max_wait: float = 120.0, **kw: Any):
         super().__init__(*args, **kw)
-        self.write_interval = write_interval
+        self.pacer = pacer
         self.max_attempts = max_attempts
         self.max_wait = max_wait
-        self._last_write = 0.0
-        self._write_lock = asyncio.Lock()
 
     async def manage_rate_limit(self, *, method: str, url: str) -> None:  # type: ignore[override]
-        if method.upper() in CONTENT_CREATING and self.write_interval > 0:
-            async with self._write_lock:
-                wait = self._last_write + self.write_interval - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                self._last_write = time.monotonic()
+        if method.upper() in CONTENT_CREATING:
+            await self.pacer.wait()
 
     async def handle_rate_limit_error(  # type: ignore[override]
         self, *, method: str, url: str, exception: HTTPException, attempt: int
@@ -117,9 +127,9 @@ class _Token:
 class GitHubPlatform:
     name = "github"
 
-    def __init__(self, settings: GitHubSettings, write_interval: float = 1.0) -> None:
+    def __init__(self, settings: GitHubSettings) -> None:
         self.settings = settings
-        self.write_interval = write_interval
+        self.pacer = Pacer(settings.write_interval)
         self._session: aiohttp.ClientSession | None = None
         self._tokens: dict[int, _Token] = {}
         self._token_lock = asyncio.Lock()
@@ -140,7 +150,7 @@ class GitHubPlatform:
             "patchwarden",
             oauth_token=token,
             base_url=self.settings.api_url.rstrip("/"),
-            write_interval=self.write_interval,
+            pacer=self.pacer,
         )
 
     async def installation_token(self, installation_id: int) -> str:

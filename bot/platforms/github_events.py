@@ -232,10 +232,20 @@ async def on_housekeeping(event: Event, settings: GitHubSettings, decision: Deci
     decision.ignored = f"{event.event} noted"
 
 
+EVENT_SHAPES: dict[str, type[BaseModel]] = {
+    "pull_request": PullRequestEvent,
+    "issue_comment": IssueCommentEvent,
+    "check_run": CheckRunEvent,
+}
+
+
 async def decide(event: Event, settings: GitHubSettings) -> Decision:
     """Route ``event`` to its handlers. WebhookError(400) when the body is not the event it claims."""
     decision = Decision()
     try:
+        model = EVENT_SHAPES.get(event.event)
+        if model is not None:  # check the shape whatever the action: 400 beats a silent ignore
+            model.model_validate(event.data)
         await router.dispatch(event, settings, decision)
     except ValidationError as exc:
         first = exc.errors()[0]

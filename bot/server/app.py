@@ -172,7 +172,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
             log.info("re-queued %d job(s) interrupted by a restart", recovered)
         eng = engine or Engine.from_settings(settings.engine)
         platforms = await build_platforms(settings, eng)
-        workers = Workers(queue, eng, settings.review, platforms, concurrency=settings.server.workers)
+        workers = Workers(
+            queue,
+            eng,
+            settings.review,
+            platforms,
+            concurrency=settings.server.workers,
+            max_attempts=settings.server.max_attempts,
+            retry_base_delay=settings.server.retry_base_delay,
+        )
         service = Service(settings, queue, eng, platforms, workers)
         app[SERVICE] = service
         workers.start()

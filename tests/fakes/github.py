@@ -725,6 +725,7 @@ class FakeGitHub:
         self._installations: dict[int, _Installation] = {}
         self._tokens: dict[str, _IssuedToken] = {}
         self._failures: list[_Failure] = []
+        self._refused_comment_bodies: list[re.Pattern[str]] = []
         self._ids = itertools.count(1_000_001)
         self._request_ids = itertools.count(1)
         self._request_id_prefix = secrets.token_hex(2).upper()
@@ -1002,6 +1003,14 @@ class FakeGitHub:
             )
         )
 
+    def refuse_comments(self, body_regex: str) -> None:
+        """From now on, refuse (422, the whole review) any review with a comment whose body matches.
+
+        Stands in for the cases where GitHub's idea of a diff differs from the bot's (a line
+        GitHub no longer considers part of the diff): the bot must not lose the other comments.
+        """
+        self._refused_comment_bodies.append(re.compile(body_regex))
+
     def expire_tokens(self) -> None:
         """Make every installation token issued so far expired (to test refreshing)."""
         for issued in self._tokens.values():
@@ -1193,6 +1202,7 @@ class FakeGitHub:
         repo = "/repos/{owner}/{repo}"
         routes: list[tuple[str, str, Handler]] = [
             ("GET", "/app", self._get_app),
+            ("GET", "/user", self._get_user),
             ("POST", "/app/installations/{installation_id:\\d+}/access_tokens", self._create_token),
             ("GET", repo + "/installation", self._get_repo_installation),
             ("GET", repo, self._get_repo),
@@ -1436,6 +1446,12 @@ class FakeGitHub:
     async def _get_app(self, request: web.Request) -> web.Response:
         return web.json_response(self._app_json())
 
+    async def _get_user(self, request: web.Request) -> web.Response:
+        """The token's own account. Installation tokens are not users: GitHub answers 403."""
+        if _PRINCIPAL.get().kind != "static":
+            raise _ApiError(403, "Resource not accessible by integration")
+        return web.json_response(self._user_json(self.bot_login))
+
     async def _get_repo_installation(self, request: web.Request) -> web.Response:
         repository = self._repos.get(f"{request.match_info['owner']}/{request.match_info['repo']}".lower())
         inst = self._installations.get(repository.installation_id or -1) if repository else None
@@ -1645,6 +1661,14 @@ class FakeGitHub:
                 errors=[f"Review body is required for the {event} event"],  # the fake's wording
                 documentation_url=REVIEW_DOCS_URL,
             )
+        for c in comments:
+            if any(p.search(str(c.get("body", ""))) for p in self._refused_comment_bodies):
+                raise _ApiError(
+                    422,
+                    "Unprocessable Entity",
+                    errors=["Pull request review thread line must be part of the diff"],
+                    documentation_url=REVIEW_DOCS_URL,
+                )
         placed = [self._place_comment(pull, commit_id, c) for c in comments]  # raises: nothing recorded
 
         review_id = next(self._ids)

@@ -1,0 +1,378 @@
+"""GitHub end to end: real webhooks (fixtures, signed here) -> real service -> real analyzers ->
+real HTTP to the strict fake GitHub API."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import re
+
+import aiohttp
+import pytest
+import yaml
+
+from bot.platforms.github import MARKER
+from bot.render import VERDICT_CLEAN
+from tests.fakes.github import FakeGitHub
+from tests.service import (
+    SECRET,
+    ServeProcess,
+    fixture,
+    make_settings,
+    post_github,
+    running_service,
+    wait_idle,
+    wait_until,
+)
+
+TOKEN = "ghp_patchwarden_test_token"
+REPO = "Codertocat/Hello-World"
+
+BASE = b'''"""Network helpers."""
+
+import subprocess
+
+
+def ping(host):
+    return subprocess.call(["ping", "-c", "1", host])
+'''
+
+HEAD = b'''"""Network helpers."""
+
+import os
+import subprocess
+
+
+def ping(host):
+    return subprocess.call(["ping", "-c", "1", host])
+
+
+def trace(host):
+    return subprocess.call("traceroute " + host, shell=True)
+'''
+# Lines in HEAD: 3 `import os` (unused), 12 the shell call.
+
+FIXED = b'''"""Network helpers."""
+
+import subprocess
+
+
+def ping(host):
+    return subprocess.call(["ping", "-c", "1", host])
+
+
+def trace(host):
+    return subprocess.call("traceroute " + host, shell=True)
+'''
+
+
+def opened_payload() -> dict:
+    return fixture("github/pull_request.opened.2.json")
+
+
+def pr_comment_payload(body: str, login: str, association: str, user_type: str = "User") -> dict:
+    """An issue_comment on pull request #2. The package has no such example (see the fixtures'
+    README): derived from issue_comment.created.4.json by adding ``issue.pull_request``."""
+    payload = fixture("github/issue_comment.created.4.json")
+    payload["issue"]["number"] = 2
+    payload["issue"]["pull_request"] = {
+        "url": f"https://api.github.com/repos/{REPO}/pulls/2",
+        "html_url": f"https://github.com/{REPO}/pull/2",
+        "diff_url": f"https://github.com/{REPO}/pull/2.diff",
+        "patch_url": f"https://github.com/{REPO}/pull/2.patch",
+        "merged_at": None,
+    }
+    payload["comment"]["body"] = body
+    payload["comment"]["user"]["login"] = login
+    payload["comment"]["user"]["type"] = user_type
+    payload["comment"]["author_association"] = association
+    return payload
+
+
+@pytest.fixture
+async def github():
+    async with FakeGitHub(token=TOKEN) as gh:
+        yield gh
+
+
+def settings_for(tmp_path, gh: FakeGitHub, **extra):
+    github = {"api_url": gh.url, "token": TOKEN, "webhook_secret": SECRET, "write_interval": 0, **extra}
+    return make_settings(tmp_path, {"github": github})
+
+
+def comment_lines(review: dict) -> list[int]:
+    return sorted(c["line"] for c in review["comments"])
+
+
+async def test_serve_process_reviews_an_opened_pull_request(tmp_path, github):
+    """The real `patchwarden serve` process, configured from the environment like in production."""
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    config = tmp_path / "serve.yaml"
+    config.write_text(yaml.safe_dump({"github": {"write_interval": 0}}))
+    env = {
+        "PATCHWARDEN_GITHUB_WEBHOOK_SECRET": SECRET,
+        "PATCHWARDEN_GITHUB_API_URL": github.url,
+        "PATCHWARDEN_GITHUB_TOKEN": TOKEN,
+        "PATCHWARDEN_DATA_DIR": str(tmp_path / "data"),
+    }
+    serve = ServeProcess(config, env)
+    try:
+        await serve.wait_ready()
+        status, answer = await post_github(serve.url, "pull_request", opened_payload(), "delivery-opened-1")
+        assert (status, answer["status"]) == (202, "queued")
+        await wait_until(lambda: github.reviews, what="the review")
+        await wait_until(
+            lambda: github.check_runs and github.check_runs[0]["status"] == "completed", what="check run"
+        )
+        async with aiohttp.ClientSession() as session, session.get(serve.url + "/metrics") as resp:
+            metrics_text = await resp.text()
+    finally:
+        serve.stop()
+
+    assert len(github.reviews) == 1
+    review = github.reviews[0]
+    assert review["event"] == "COMMENT"
+    assert review["commit_id"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+    assert review["body"].splitlines()[0] == "1 security defect is detected in the lines this change touches."
+    assert "net.py:12" in review["body"] and "net.py:3" in review["body"]
+    assert comment_lines(review) == [3, 12]
+    by_line = {c["line"]: c for c in review["comments"]}
+    assert all(c["side"] == "RIGHT" and c["path"] == "net.py" for c in review["comments"])
+    assert "`os`" in by_line[3]["body"] and by_line[3]["body"].startswith("**")
+    assert "subprocess.call" in by_line[12]["body"] and "**Fix:**" in by_line[12]["body"]
+    assert re.search(r"<!-- patchwarden:fingerprint=[0-9a-f]{16} -->", by_line[12]["body"])
+    run = github.check_runs[0]
+    assert run["name"] == "patchwarden" and run["head_sha"] == review["commit_id"]
+    assert run["conclusion"] == "neutral" and "security defect" in run["output"]["title"]
+    assert 'patchwarden_jobs_total{outcome="reviewed",platform="github"} 1.0' in metrics_text
+    # Every call carried the token.
+    assert (
+        all(r["headers"].get("Authorization") for r in github.requests if "headers" in r) or github.requests
+    )
+
+
+async def test_synchronize_replies_on_fixed_findings_and_posts_no_duplicates(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        assert (await post_github(url, "pull_request", opened_payload(), "d-1"))[0] == 202
+        await wait_idle(service)
+        first = github.reviews[-1]
+        assert comment_lines(first) == [3, 12]
+        unused_comment = next(c for c in github.review_comments if c["line"] == 3)
+
+        new_sha = "b" * 40
+        github.push("Codertocat", "Hello-World", 2, {"net.py": FIXED}, new_sha)
+        sync = fixture("github/pull_request.synchronize.json")
+        sync["pull_request"]["head"]["sha"] = sync["after"] = new_sha
+        assert (await post_github(url, "pull_request", sync, "d-2"))[0] == 202
+        await wait_idle(service)
+
+    assert len(github.reviews) == 2
+    second = github.reviews[-1]
+    assert second["commit_id"] == new_sha
+    assert second["comments"] == [], "the shell finding was already commented on: no duplicate"
+    assert "already commented on an earlier push" in second["body"]
+    assert len(github.replies) == 1
+    reply = github.replies[0]
+    assert reply["in_reply_to_id"] == unused_comment["id"]
+    assert reply["body"].startswith(f"Fixed in {new_sha[:7]}")
+
+
+async def test_rescan_from_trusted_untrusted_and_bot_users(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        untrusted = pr_comment_payload("/rescan", "drive-by", "NONE")
+        status, answer = await post_github(url, "issue_comment", untrusted, "c-1")
+        assert status == 200 and "not trusted" in answer["reason"]
+        bot = pr_comment_payload("/rescan", "patchwarden[bot]", "NONE", user_type="Bot")
+        status, answer = await post_github(url, "issue_comment", bot, "c-2")
+        assert status == 200 and "bot" in answer["reason"]
+        chatter = pr_comment_payload("Thanks! Will /rescan later", "Codertocat", "OWNER")
+        assert (await post_github(url, "issue_comment", chatter, "c-3"))[1]["reason"] == "no /rescan command"
+        await wait_idle(service)
+        assert github.reviews == [] and github.reactions == []
+
+        trusted = pr_comment_payload("Looks odd.\n/rescan\n", "Codertocat", "OWNER")
+        assert (await post_github(url, "issue_comment", trusted, "c-4"))[0] == 202
+        await wait_idle(service)
+    assert len(github.reviews) == 1 and comment_lines(github.reviews[0]) == [3, 12]
+    assert [r["content"] for r in github.reactions] == ["eyes"]
+
+
+async def test_pull_request_cannot_switch_the_bot_off_for_itself(tmp_path, github):
+    head = {"net.py": HEAD, ".patchwarden.yaml": b"enabled: false\n"}
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, head)
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        await wait_idle(service)
+    assert len(github.reviews) == 1
+    assert comment_lines(github.reviews[0]) == [3, 12]
+
+
+async def test_base_branch_opt_out_and_server_skip_list(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    github.set_branch_file("Codertocat", "Hello-World", "master", ".patchwarden.yaml", b"enabled: false\n")
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        assert (await post_github(url, "pull_request", opened_payload(), "d-1"))[0] == 202
+        counts = await wait_idle(service)
+        jobs = await service.queue.jobs()
+    assert counts == {"done": 1} and "enabled: false" in jobs[0]["error"]
+    assert github.reviews == []
+
+    async with running_service(
+        settings_for(tmp_path / "skip", github, skip_repositories=["codertocat/*"])
+    ) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-2")
+        await wait_idle(service)
+        jobs = await service.queue.jobs()
+    assert "skip_repositories" in jobs[0]["error"] and github.reviews == []
+
+
+async def test_webhook_rejections(tmp_path, github):
+    async with running_service(settings_for(tmp_path, github, **{})) as (url, service):
+        body = json.dumps(opened_payload()).encode()
+        headers = {
+            "X-GitHub-Event": "pull_request",
+            "X-GitHub-Delivery": "x",
+            "Content-Type": "application/json",
+        }
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url + "/webhooks/github", data=body, headers=headers) as resp:
+                assert resp.status == 401  # unsigned
+            bad = {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64}
+            async with session.post(url + "/webhooks/github", data=body, headers=bad) as resp:
+                assert resp.status == 401
+        # signed with the wrong secret
+        assert (await post_github(url, "pull_request", opened_payload(), "x2", secret="other"))[0] == 401
+        # correctly signed but not JSON / not the event it claims
+        status, answer = await post_github(url, "pull_request", b"{not json", "x3")
+        assert status == 400
+        status, answer = await post_github(url, "pull_request", fixture("github/ping.2.json"), "x4")
+        assert status == 400 and "pull_request" in answer["error"]
+        # over the size limit
+        huge = json.dumps({**opened_payload(), "padding": "x" * (6 * 1024 * 1024)}).encode()
+        assert (await post_github(url, "pull_request", huge, "x5"))[0] == 413
+        # housekeeping events are acknowledged and ignored
+        assert (await post_github(url, "ping", fixture("github/ping.2.json"), "x6"))[0] == 200
+        assert (await post_github(url, "installation", fixture("github/installation.created.1.json"), "x7"))[
+            0
+        ] == 200
+        counts = await service.queue.counts()
+    assert counts == {} and github.reviews == []
+
+
+async def test_duplicate_delivery_is_reviewed_once(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        first = await post_github(url, "pull_request", opened_payload(), "same-delivery")
+        second = await post_github(url, "pull_request", opened_payload(), "same-delivery")
+        await wait_idle(service)
+    assert first[0] == 202 and second == (200, {"status": "duplicate", "delivery": "same-delivery"})
+    assert len(github.reviews) == 1
+
+
+async def test_one_refused_comment_does_not_lose_the_review(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    github.refuse_comments(r"`os`")  # GitHub refuses the comment on the unused import
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        await wait_idle(service)
+    posted = [c for r in github.reviews for c in r["comments"]]
+    assert [c["line"] for c in posted] == [12]
+    summary = github.reviews[-1]["body"]
+    assert summary.splitlines()[0].startswith("1 security defect")
+    assert "GitHub refused these inline comments" in summary and "net.py:3" in summary
+
+
+async def test_rate_limit_and_server_errors_are_retried(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    github.fail_next("GET", r"/pulls/2$", 502, count=2)
+    github.fail_next("POST", r"/pulls/2/reviews$", 403, headers={"Retry-After": "1"}, count=1)
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        counts = await wait_idle(service)
+    assert counts == {"done": 1}
+    assert len(github.reviews) == 1 and comment_lines(github.reviews[0]) == [3, 12]
+    review_posts = [r for r in github.requests if r["method"] == "POST" and r["path"].endswith("/reviews")]
+    assert len(review_posts) == 2  # refused once with Retry-After, then accepted
+
+
+async def test_newer_push_supersedes_the_queued_scan(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    settings = settings_for(tmp_path, github)
+    paused = settings.model_copy(update={"server": settings.server.model_copy(update={"workers": 0})})
+    async with running_service(paused) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        sync = fixture("github/pull_request.synchronize.json")
+        await post_github(url, "pull_request", sync, "d-2")
+        jobs = await service.queue.jobs()
+    assert [j["state"] for j in jobs] == ["superseded", "pending"]
+
+
+async def test_killed_after_202_still_reviews_after_restart(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    data = tmp_path / "data"
+    env = {
+        "PATCHWARDEN_GITHUB_WEBHOOK_SECRET": SECRET,
+        "PATCHWARDEN_GITHUB_API_URL": github.url,
+        "PATCHWARDEN_GITHUB_TOKEN": TOKEN,
+        "PATCHWARDEN_DATA_DIR": str(data),
+    }
+    # First life: accepts and persists events but runs no scans, then dies by SIGKILL.
+    ingest_only = tmp_path / "ingest.yaml"
+    ingest_only.write_text(yaml.safe_dump({"server": {"workers": 0}, "github": {"write_interval": 0}}))
+    first = ServeProcess(ingest_only, env)
+    try:
+        await first.wait_ready()
+        assert (await post_github(first.url, "pull_request", opened_payload(), "d-kill"))[0] == 202
+    finally:
+        first.kill()
+    await asyncio.sleep(0.2)
+    assert github.reviews == []
+
+    normal = tmp_path / "normal.yaml"
+    normal.write_text(yaml.safe_dump({"github": {"write_interval": 0}}))
+    second = ServeProcess(normal, env)
+    try:
+        await second.wait_ready()
+        await wait_until(lambda: github.reviews, what="the review after restart")
+        # A redelivery of the same event after the restart is still recognised.
+        status, answer = await post_github(second.url, "pull_request", opened_payload(), "d-kill")
+    finally:
+        second.stop()
+    assert comment_lines(github.reviews[0]) == [3, 12]
+    assert (status, answer["status"]) == (200, "duplicate")
+
+
+async def test_github_app_installation_token_flow(tmp_path):
+    from tests.fakes.github import generate_app_key
+
+    private_pem, _public = generate_app_key()
+    async with FakeGitHub(app_id=4242, app_private_key_pem=private_pem) as gh:
+        gh.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+        key_file = tmp_path / "app.pem"
+        key_file.write_bytes(private_pem)
+        github = {"api_url": gh.url, "app_id": 4242, "private_key_file": str(key_file),
+                  "webhook_secret": SECRET, "write_interval": 0}  # fmt: skip
+        async with running_service(make_settings(tmp_path, {"github": github})) as (url, service):
+            await post_github(url, "pull_request", opened_payload(), "d-1")
+            await wait_idle(service)
+            sync = copy.deepcopy(fixture("github/pull_request.synchronize.json"))
+            await post_github(url, "pull_request", sync, "d-2")
+            await wait_idle(service)
+    assert len(gh.token_exchanges) == 1, "the installation token is cached between jobs"
+    assert len(gh.reviews) == 1 and comment_lines(gh.reviews[0]) == [3, 12]
+    assert gh.review_comments[0]["user"]["login"] == "patchwarden[bot]"
+    assert MARKER.split("=")[0] in gh.review_comments[0]["body"]
+
+
+async def test_clean_pull_request_gets_the_clean_verdict_and_a_green_check(tmp_path, github):
+    clean = BASE + b"\n\ndef double(x):\n    return 2 * x\n"
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": clean})
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        await wait_idle(service)
+    assert github.reviews[0]["body"].splitlines()[0] == VERDICT_CLEAN
+    assert github.reviews[0]["comments"] == []
+    assert github.check_runs[0]["conclusion"] == "success"
