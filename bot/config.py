@@ -53,7 +53,7 @@ class PathRule(_Strict):
 
     @cached_property
     def spec(self) -> pathspec.PathSpec:
-        return pathspec.PathSpec.from_lines("gitwildmatch", self.paths)
+        return pathspec.PathSpec.from_lines("gitignore", self.paths)
 
 
 class RepoConfig(_Strict):
@@ -74,16 +74,16 @@ class RepoConfig(_Strict):
     @field_validator("include", "exclude")
     @classmethod
     def _valid_globs(cls, globs: list[str]) -> list[str]:
-        pathspec.PathSpec.from_lines("gitwildmatch", globs)  # raises on a malformed pattern
+        pathspec.PathSpec.from_lines("gitignore", globs)  # raises on a malformed pattern
         return globs
 
     @cached_property
     def _include(self) -> pathspec.PathSpec:
-        return pathspec.PathSpec.from_lines("gitwildmatch", self.include)
+        return pathspec.PathSpec.from_lines("gitignore", self.include)
 
     @cached_property
     def _exclude(self) -> pathspec.PathSpec:
-        return pathspec.PathSpec.from_lines("gitwildmatch", self.exclude)
+        return pathspec.PathSpec.from_lines("gitignore", self.exclude)
 
     def wants_path(self, path: str) -> bool:
         if self.include and not self._include.match_file(path):

@@ -69,13 +69,17 @@ def check_gerrit_settings(s: GerritSettings) -> None:
         raise ConfigError("PATCHWARDEN_GERRIT_WEBHOOK_SECRET is required for the webhook event source")
 
 
+def _basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 class GerritRest:
     """``/a/`` + HTTP Basic, XSSI prefix stripped, 5xx and connection errors retried."""
 
     def __init__(self, settings: GerritSettings, attempts: int = 4, backoff: float = 0.5) -> None:
         assert settings.url and settings.user and settings.http_password
         self.base = settings.url.rstrip("/") + "/a"
-        self.auth = aiohttp.BasicAuth(settings.user, settings.http_password)
+        self.headers = {"Authorization": _basic_auth(settings.user, settings.http_password)}
         self.timeout = aiohttp.ClientTimeout(total=settings.request_timeout)
         self.attempts = attempts
         self.backoff = backoff
@@ -83,7 +87,7 @@ class GerritRest:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(auth=self.auth, timeout=self.timeout)
+            self._session = aiohttp.ClientSession(headers=self.headers, timeout=self.timeout)
         return self._session
 
     async def close(self) -> None:

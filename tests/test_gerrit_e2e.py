@@ -1,0 +1,282 @@
+"""Gerrit end to end: real SSH event stream and REST between the real service and the strict
+fake Gerrit, real analyzers."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+import yaml
+
+from bot.platforms.gerrit import TAG
+from bot.render import VERDICT_CLEAN
+from tests.fakes.gerrit import FakeGerrit, generate_ssh_keypair
+from tests.service import ServeProcess, fixture, make_settings, running_service, wait_idle, wait_until
+
+PROJECT = "openstack/nova"
+USER, PASSWORD, HOOK_SECRET = "patchwarden", "http-secret", "hook-secret"
+
+BASE = b'''"""Volume helpers."""
+
+from nova import utils
+
+
+def resize(path, size):
+    utils.execute('qemu-img', 'resize', path, size)
+'''
+
+HEAD = b'''"""Volume helpers."""
+
+import shutil
+
+from nova import utils
+
+
+def resize(path, size):
+    utils.execute('qemu-img', 'resize', path, size)
+
+
+def run_hook(cmd):
+    utils.execute(cmd, run_as_root=True)
+'''
+# HEAD lines: 3 unused `shutil`, 13 utils.execute(cmd)
+
+FIXED = HEAD.replace(b"import shutil\n\n", b"")  # drops the unused import; line 11 keeps execute
+
+
+@pytest.fixture
+async def gerrit(tmp_path):
+    async with FakeGerrit(user=USER, http_password=PASSWORD) as g:
+        key_path, public = generate_ssh_keypair(tmp_path / "ssh")
+        g.authorize_ssh_key(public)
+        known_hosts = tmp_path / "ssh" / "known_hosts"
+        known_hosts.write_text(g.known_hosts_line() + "\n")
+        g.set_branch_file(PROJECT, "master", "nova/volume.py", BASE)
+        g.owner = g.add_account("Jane Dev", "jdev", "jane@example.com")  # type: ignore[attr-defined]
+        g.key_path, g.known_hosts = key_path, known_hosts  # type: ignore[attr-defined]
+        yield g
+
+
+def gerrit_settings(tmp_path, g: FakeGerrit, **extra):
+    gerrit = {
+        "url": g.url,
+        "user": USER,
+        "http_password": PASSWORD,
+        "event_source": "ssh",
+        "ssh_host": "127.0.0.1",
+        "ssh_port": g.ssh_port,
+        "ssh_key_file": str(g.key_path),  # type: ignore[attr-defined]
+        "ssh_known_hosts": str(g.known_hosts),  # type: ignore[attr-defined]
+        "webhook_secret": HOOK_SECRET,
+        **extra,
+    }
+    return make_settings(tmp_path, {"gerrit": gerrit})
+
+
+def reviews_of(g: FakeGerrit, number: int) -> list[dict]:
+    return [r.input for r in g.reviews if r.change == number]
+
+
+def inline(review: dict) -> list[tuple[str, int]]:
+    return sorted((path, c["line"]) for path, items in review.get("comments", {}).items() for c in items)
+
+
+async def test_patchset_fix_rescan_and_own_review_ignored(tmp_path, gerrit):
+    async with running_service(gerrit_settings(tmp_path, gerrit)) as (_url, service):
+        await gerrit.wait_for_stream(1, timeout=10)
+        change = gerrit.create_change(
+            PROJECT, "master", gerrit.owner, "Add run_hook", files={"nova/volume.py": HEAD}
+        )
+        await wait_until(lambda: reviews_of(gerrit, change.number), what="review of patchset 1")
+        await wait_idle(service)
+        first = reviews_of(gerrit, change.number)[0]
+        assert first["tag"] == TAG and first["notify"] == "OWNER"
+        assert (
+            first["message"].splitlines()[0]
+            == "1 security defect is detected in the lines this change touches."
+        )
+        assert inline(first) == [("nova/volume.py", 3), ("nova/volume.py", 13)]
+        comments = {c["line"]: c for c in first["comments"]["nova/volume.py"]}
+        assert comments[13]["unresolved"] is True and "utils.execute" in comments[13]["message"]
+        assert "patchwarden:" in comments[13]["message"].splitlines()[-1]
+        assert "labels" not in first  # voting is off by default
+
+        # Patch set 2 removes the unused import: a reply on its thread, no duplicate of the rest.
+        gerrit.upload_patchset(change, {"nova/volume.py": FIXED})
+        await wait_until(lambda: len(reviews_of(gerrit, change.number)) == 2, what="review of patchset 2")
+        await wait_idle(service)
+        second = reviews_of(gerrit, change.number)[1]
+        replies = [c for c in second["comments"]["nova/volume.py"] if c.get("in_reply_to")]
+        assert [c for c in second["comments"]["nova/volume.py"] if not c.get("in_reply_to")] == []
+        assert len(replies) == 1 and replies[0]["unresolved"] is False
+        assert replies[0]["message"].startswith("Fixed in patchset 2")
+        published = await_comments(gerrit, change)
+        assert replies[0]["in_reply_to"] == published[(1, 3)]["id"]
+
+        # The bot's own reviews produced comment-added events: none of them triggered a scan.
+        jobs = await service.queue.jobs()
+        assert len(jobs) == 2
+
+        # A human asks for a rescan.
+        gerrit.add_comment(change, gerrit.owner, "Rebased the hook.\n\n/rescan")
+        await wait_until(lambda: len(reviews_of(gerrit, change.number)) == 3, what="rescan review")
+        await wait_idle(service)
+        third = reviews_of(gerrit, change.number)[2]
+    assert third.get("comments", {}) == {}  # nothing new, nothing fixed
+    assert "already commented on an earlier patchset" in third["message"]
+    assert len(await_jobs := jobs) == 2 and await_jobs[0]["key"] == f"gerrit:{PROJECT}~{change.number}"
+
+
+def await_comments(g: FakeGerrit, change) -> dict[tuple[int, int], dict]:
+    """Published comments by (patch set, line), read from the fake's state."""
+    out = {}
+    for c in g.changes[change.number].comments:
+        if c.in_reply_to is None:
+            out[(c.patch_set, c.line)] = {"id": c.id}
+    return out
+
+
+async def test_dropped_stream_reconnects_and_catches_up(tmp_path, gerrit):
+    async with running_service(gerrit_settings(tmp_path, gerrit)) as (_url, service):
+        await gerrit.wait_for_stream(1, timeout=10)
+        # The event of this patch set is lost while the connection is broken.
+        assert gerrit.drop_streams() == 1
+        change = gerrit.create_change(
+            PROJECT, "master", gerrit.owner, "Missed", files={"nova/volume.py": HEAD}, emit=False
+        )
+        await gerrit.wait_for_stream(1, timeout=20)
+        await wait_until(lambda: reviews_of(gerrit, change.number), timeout=30, what="catch-up review")
+        await wait_idle(service)
+        # Reconnecting again does not review the same patch set twice.
+        gerrit.drop_streams()
+        await gerrit.wait_for_stream(1, timeout=20)
+        await wait_idle(service)
+    assert len(reviews_of(gerrit, change.number)) == 1
+    assert inline(reviews_of(gerrit, change.number)[0]) == [("nova/volume.py", 3), ("nova/volume.py", 13)]
+
+
+async def test_target_branch_opt_out_wip_and_trivial_rebase(tmp_path, gerrit):
+    gerrit.set_branch_file("openstack/quiet", "master", ".patchwarden.yaml", b"enabled: false\n")
+    gerrit.set_branch_file("openstack/quiet", "master", "nova/volume.py", BASE)
+    async with running_service(gerrit_settings(tmp_path, gerrit)) as (_url, service):
+        await gerrit.wait_for_stream(1, timeout=10)
+        quiet = gerrit.create_change(
+            "openstack/quiet", "master", gerrit.owner, "x", files={"nova/volume.py": HEAD}
+        )
+        wip = gerrit.create_change(
+            PROJECT, "master", gerrit.owner, "wip", files={"nova/volume.py": HEAD}, wip=True
+        )
+        # A change cannot opt itself out: its own .patchwarden.yaml is ignored.
+        sneaky = gerrit.create_change(
+            PROJECT, "master", gerrit.owner, "sneaky",
+            files={"nova/volume.py": HEAD, ".patchwarden.yaml": b"enabled: false\n"},
+        )  # fmt: skip
+        await wait_until(lambda: reviews_of(gerrit, sneaky.number), what="review of the sneaky change")
+        gerrit.upload_patchset(sneaky, {}, kind="TRIVIAL_REBASE")
+        gerrit.upload_patchset(sneaky, {}, kind="NO_CODE_CHANGE")
+        await wait_idle(service)
+        jobs = await service.queue.jobs()
+    assert reviews_of(gerrit, quiet.number) == [] and reviews_of(gerrit, wip.number) == []
+    assert len(reviews_of(gerrit, sneaky.number)) == 1
+    quiet_job = next(j for j in jobs if j["key"].endswith(f"~{quiet.number}"))
+    assert "enabled: false" in quiet_job["error"]
+    assert not any(j["key"].endswith(f"~{wip.number}") for j in jobs)
+
+
+async def test_webhook_source_requires_the_shared_secret(tmp_path, gerrit):
+    settings = gerrit_settings(tmp_path, gerrit, event_source="webhook")
+    async with running_service(settings) as (url, service):
+        change = gerrit.create_change(
+            PROJECT, "master", gerrit.owner, "hook", files={"nova/volume.py": HEAD}, emit=False
+        )
+        event = gerrit.patchset_created_event(change)
+        body = json.dumps(event).encode()
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url + "/webhooks/gerrit", data=body) as resp:
+                assert resp.status == 401
+            async with session.post(url + "/webhooks/gerrit?token=wrong", data=body) as resp:
+                assert resp.status == 401
+            async with session.post(url + "/webhooks/gerrit?token=" + HOOK_SECRET, data=b"{oops") as resp:
+                assert resp.status == 400
+            headers = {"X-Patchwarden-Token": HOOK_SECRET, "Content-Type": "application/json; charset=utf-8"}
+            async with session.post(url + "/webhooks/gerrit", data=body, headers=headers) as resp:
+                assert resp.status == 202
+            async with session.post(url + "/webhooks/gerrit", data=body, headers=headers) as resp:
+                assert (resp.status, (await resp.json())["status"]) == (200, "duplicate")  # plugin retry
+        await wait_idle(service)
+    assert inline(reviews_of(gerrit, change.number)[0]) == [("nova/volume.py", 3), ("nova/volume.py", 13)]
+
+
+async def test_serve_process_with_fixture_event_over_webhook(tmp_path, gerrit):
+    """The real `patchwarden serve` process; the body is the plugin's delivery fixture, adapted."""
+    change = gerrit.create_change(
+        PROJECT, "master", gerrit.owner, "hook", files={"nova/volume.py": HEAD}, emit=False
+    )
+    delivery = fixture("gerrit/webhooks/patchset-created.delivery.json")
+    event = delivery["body"] if isinstance(delivery["body"], dict) else json.loads(delivery["body"])
+    ps = gerrit.changes[change.number].patch_sets[-1]
+    event["change"].update(project=PROJECT, number=change.number, branch="master")
+    event["patchSet"].update(number=1, revision=ps.revision, kind="REWORK")
+    config = tmp_path / "serve.yaml"
+    config.write_text(yaml.safe_dump({"gerrit": {"event_source": "webhook"}}))
+    env = {
+        "PATCHWARDEN_GERRIT_URL": gerrit.url,
+        "PATCHWARDEN_GERRIT_USER": USER,
+        "PATCHWARDEN_GERRIT_HTTP_PASSWORD": PASSWORD,
+        "PATCHWARDEN_GERRIT_WEBHOOK_SECRET": HOOK_SECRET,
+        "PATCHWARDEN_DATA_DIR": str(tmp_path / "data"),
+    }
+    serve = ServeProcess(config, env)
+    try:
+        await serve.wait_ready()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                serve.url + "/webhooks/gerrit", json=event, headers={"X-Patchwarden-Token": HOOK_SECRET}
+            ) as resp,
+        ):
+            assert resp.status == 202
+        await wait_until(lambda: reviews_of(gerrit, change.number), what="review")
+    finally:
+        serve.stop()
+    review = reviews_of(gerrit, change.number)[0]
+    assert inline(review) == [("nova/volume.py", 3), ("nova/volume.py", 13)]
+    assert review["tag"] == TAG
+
+
+async def test_wrong_http_password_fails_the_job_with_a_clear_error(tmp_path, gerrit, caplog):
+    settings = gerrit_settings(tmp_path, gerrit, http_password="wrong", event_source="webhook")
+    async with running_service(settings) as (url, service):
+        change = gerrit.create_change(
+            PROJECT, "master", gerrit.owner, "x", files={"nova/volume.py": HEAD}, emit=False
+        )
+        async with aiohttp.ClientSession() as session:
+            await session.post(
+                url + "/webhooks/gerrit",
+                json=gerrit.patchset_created_event(change),
+                headers={"X-Patchwarden-Token": HOOK_SECRET},
+            )
+        await wait_idle(service)
+        jobs = await service.queue.jobs()
+    assert jobs[0]["state"] == "failed" and "401" in jobs[0]["error"]
+    assert "PATCHWARDEN_GERRIT_HTTP_PASSWORD" in caplog.text
+
+
+async def test_clean_patchset_and_optional_vote(tmp_path, gerrit):
+    gerrit.grant_label("Code-Review", -1, 1)
+    settings = gerrit_settings(
+        tmp_path, gerrit, vote_label="Code-Review", vote_value=-1, vote_min_severity="medium"
+    )
+    clean = BASE + b"\n\ndef double(x):\n    return 2 * x\n"
+    async with running_service(settings) as (_url, service):
+        await gerrit.wait_for_stream(1, timeout=10)
+        ok = gerrit.create_change(PROJECT, "master", gerrit.owner, "clean", files={"nova/volume.py": clean})
+        bad = gerrit.create_change(PROJECT, "master", gerrit.owner, "bad", files={"nova/volume.py": HEAD})
+        await wait_until(
+            lambda: reviews_of(gerrit, ok.number) and reviews_of(gerrit, bad.number), what="reviews"
+        )
+        await wait_idle(service)
+    assert reviews_of(gerrit, ok.number)[0]["message"].splitlines()[0] == VERDICT_CLEAN
+    assert reviews_of(gerrit, ok.number)[0]["labels"] == {"Code-Review": 0}
+    assert reviews_of(gerrit, bad.number)[0]["labels"] == {"Code-Review": -1}
