@@ -18,6 +18,7 @@ from bot.model import Finding, Severity
 SELECT = ("F401", "F811", "F821", "F823", "F841", "F632")
 SYNTAX_ERROR = "syntax-error"
 _NAME = re.compile(r"`([^`]+)`")
+_SKIPPED = re.compile(r"Failed to lint (.+?): (.+)")
 
 
 class RuffAnalyzer:
@@ -79,5 +80,8 @@ class RuffAnalyzer:
         result.findings = [f for f in findings if f.path not in broken] + list(broken.values())
         for path, f in broken.items():
             result.errors.append(f"{path} does not parse (line {f.line}): {f.message}")
+        # ruff skips files it cannot read (e.g. not UTF-8) with only a warning on stderr.
+        for match in _SKIPPED.finditer(out.stderr.decode("utf-8", errors="replace")):
+            result.errors.append(f"ruff could not analyze {match.group(1)}: {match.group(2).strip()}")
         result.seconds = time.monotonic() - started
         return result
