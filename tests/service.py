@@ -127,9 +127,11 @@ async def post_github(
         "User-Agent": "GitHub-Hookshot/test",
         **headers,
     }
-    async with aiohttp.ClientSession() as session:
-        async with session.post(base_url + "/webhooks/github", data=body, headers=sent) as resp:
-            return resp.status, await resp.json(content_type=None)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(base_url + "/webhooks/github", data=body, headers=sent) as resp,
+    ):
+        return resp.status, await resp.json(content_type=None)
 
 
 async def wait_until(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
