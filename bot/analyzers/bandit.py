@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from pathlib import Path
 
-from bot.analyzers.base import AnalyzerError, AnalyzerResult, run_tool, stderr_tail, tool_path
+from bot.analyzers.base import AnalyzerResult, run_json_tool, tool_path
 from bot.model import Finding, Severity
 
 
@@ -18,14 +16,9 @@ class BanditAnalyzer:
         return path.endswith(".py")
 
     async def run(self, root: Path, paths: list[str], timeout: float) -> AnalyzerResult:
-        started = time.monotonic()
         argv = [tool_path("bandit"), "--format", "json", "--quiet", "--", *[f"./{p}" for p in paths]]
-        out = await run_tool(argv, root, timeout)
-        # Bandit exits 1 when it found something; anything else without JSON is a crash.
-        try:
-            report = json.loads(out.stdout)
-        except json.JSONDecodeError:
-            raise AnalyzerError(f"crashed: {stderr_tail(out)}") from None
+        # Bandit exits 1 when it found something: its JSON decides, not the exit code.
+        report, _ = await run_json_tool(argv, root, timeout)
         result = AnalyzerResult(self.name)
         for err in report.get("errors", []):
             result.errors.append(
@@ -46,7 +39,6 @@ class BanditAnalyzer:
                     fields={"test_name": r.get("test_name", "")},
                 )
             )
-        result.seconds = time.monotonic() - started
         return result
 
 

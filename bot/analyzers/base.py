@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.model import Finding
 
@@ -71,6 +72,23 @@ async def run_tool(
     except FileNotFoundError as exc:  # pragma: no cover - exec failure surfaces at create time
         raise AnalyzerError(f"cannot run {argv[0]}: {exc}") from exc
     return ToolOutput(proc.returncode or 0, stdout, stderr)
+
+
+async def run_json_tool(
+    argv: list[str],
+    cwd: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    ok_codes: tuple[int, ...] | None = None,
+) -> tuple[Any, ToolOutput]:
+    """Run a tool that reports JSON on stdout; no JSON (or an exit code outside ``ok_codes``) is a crash."""
+    out = await run_tool(argv, cwd, timeout, env)
+    if ok_codes is not None and out.returncode not in ok_codes:
+        raise AnalyzerError(f"crashed: {stderr_tail(out)}")
+    try:
+        return json.loads(out.stdout), out
+    except json.JSONDecodeError:
+        raise AnalyzerError(f"crashed: {stderr_tail(out)}") from None
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:

@@ -7,12 +7,10 @@ findings are dropped, since pyflakes on a broken parse reports bogus names.
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from pathlib import Path
 
-from bot.analyzers.base import AnalyzerError, AnalyzerResult, run_tool, stderr_tail, tool_path
+from bot.analyzers.base import AnalyzerResult, run_json_tool, tool_path
 from bot.model import Finding, Severity
 
 SELECT = ("F401", "F811", "F821", "F823", "F841", "F632")
@@ -33,7 +31,6 @@ class RuffAnalyzer:
         return path.endswith((".py", ".pyi"))
 
     async def run(self, root: Path, paths: list[str], timeout: float) -> AnalyzerResult:
-        started = time.monotonic()
         argv = [
             tool_path("ruff"), "check", "--isolated", "--no-cache", "--exit-zero",
             "--output-format", "json", "--target-version", self.target_version,
@@ -42,13 +39,7 @@ class RuffAnalyzer:
         ]  # fmt: skip
         if self.builtins:
             argv[3:3] = ["--config", f"builtins = {list(self.builtins)!r}"]
-        out = await run_tool(argv, root, timeout)
-        if out.returncode != 0:
-            raise AnalyzerError(f"crashed: {stderr_tail(out)}")
-        try:
-            items = json.loads(out.stdout)
-        except json.JSONDecodeError:
-            raise AnalyzerError(f"unreadable output: {stderr_tail(out)}") from None
+        items, out = await run_json_tool(argv, root, timeout, ok_codes=(0,))
         result = AnalyzerResult(self.name)
         broken: dict[str, Finding] = {}
         findings: list[Finding] = []
@@ -83,5 +74,4 @@ class RuffAnalyzer:
         # ruff skips files it cannot read (e.g. not UTF-8) with only a warning on stderr.
         for match in _SKIPPED.finditer(out.stderr.decode("utf-8", errors="replace")):
             result.errors.append(f"ruff could not analyze {match.group(1)}: {match.group(2).strip()}")
-        result.seconds = time.monotonic() - started
         return result

@@ -8,14 +8,12 @@ directory.
 
 from __future__ import annotations
 
-import json
-import time
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 import yaml
 
-from bot.analyzers.base import AnalyzerError, AnalyzerResult, run_tool, stderr_tail, tool_path
+from bot.analyzers.base import AnalyzerError, AnalyzerResult, run_json_tool, tool_path
 from bot.model import Finding, Severity
 
 # Semgrep language -> file name endings it is given (only languages a bundled rule uses count).
@@ -60,7 +58,6 @@ class SemgrepAnalyzer:
         return PurePosixPath(path).name.endswith(self.suffixes) if self.suffixes else False
 
     async def run(self, root: Path, paths: list[str], timeout: float) -> AnalyzerResult:
-        started = time.monotonic()
         if not self.rule_files:
             raise AnalyzerError(f"no rules in {self.rules_dir}")
         argv = [
@@ -73,11 +70,7 @@ class SemgrepAnalyzer:
         for rule_file in self.rule_files:
             argv += ["--config", str(rule_file)]
         argv += ["--", *paths]
-        out = await run_tool(argv, root, timeout, env=ENV)
-        try:
-            report = json.loads(out.stdout)
-        except json.JSONDecodeError:
-            raise AnalyzerError(f"crashed: {stderr_tail(out)}") from None
+        report, _ = await run_json_tool(argv, root, timeout, env=ENV)
         result = AnalyzerResult(self.name)
         for err in report.get("errors", []):
             where = err.get("path") or (err.get("spans") or [{}])[0].get("file", "")
@@ -100,7 +93,6 @@ class SemgrepAnalyzer:
                     fields={"message": extra.get("message", "")},
                 )
             )
-        result.seconds = time.monotonic() - started
         return result
 
 
