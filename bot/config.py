@@ -38,7 +38,7 @@ class Analyzers(_Strict):
 
 
 def _rule_matches(pattern: str, finding: Finding) -> bool:
-    """``B602``, ``bandit:B602``, ``F401``, ``semgrep:plain-http-url`` or ``semgrep:*``."""
+    """``B602``, ``bandit:B602``, ``F401``, ``semgrep:plaintext-http-url`` or ``semgrep:*``."""
     tool, _, rule = pattern.rpartition(":")
     if tool and tool != finding.tool:
         return False

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from bot.analyzers.base import tool_path
-from bot.analyzers.semgrep import ENV, SemgrepAnalyzer
+from bot.analyzers.semgrep import ENV, SemgrepAnalyzer, message_pattern
 from bot.resources import data_path
 
 RULES = Path(data_path("rules", "semgrep"))
@@ -48,3 +47,25 @@ def test_fast_cli_finds_exactly_what_semgrep_scan_finds(tmp_path):
     assert fast.errors == slow.errors == []
     assert len(fast_found) > 20
     assert fast_found == slow_found
+    assert_values_recovered(fast.findings)
+
+
+def assert_values_recovered(findings) -> None:
+    """Every value a rule's message quotes comes back as a field the catalog can name."""
+    analyzer = SemgrepAnalyzer(RULES)
+    for finding in findings:
+        pattern = analyzer.message_patterns.get(finding.rule_id)
+        if pattern is None:
+            continue
+        wanted = set(pattern.groupindex)
+        assert wanted <= set(finding.fields), (finding.rule_id, finding.path, finding.line, finding.message)
+        for name in wanted:
+            value = finding.fields[name]
+            assert value.strip() and value in " ".join(finding.message.split()), (finding.rule_id, name)
+
+
+def test_message_pattern_reads_values_back():
+    pattern = message_pattern("This call hands `$ARG` to a shell, and `$ARG` again; `$URL`.")
+    match = pattern.fullmatch("This call hands `cmd % (a, b)` to a shell, and `cmd % (a, b)` again; `http://x`.")
+    assert match and match.groupdict() == {"arg": "cmd % (a, b)", "url": "http://x"}
+    assert pattern.fullmatch("This call hands `a` to a shell, and `b` again; `c`.") is None
