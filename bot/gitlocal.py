@@ -63,17 +63,20 @@ def read_blobs(repo: Path, rev: str, paths: list[str]) -> dict[str, bytes]:
     return blobs
 
 
+def resolve_commit(repo: Path, rev: str) -> str:
+    try:
+        return git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+    except GitError:
+        raise GitError(f"{rev!r} is not a commit in {repo}") from None
+
+
 def change_from_git(repo: Path, base: str | None = None, head: str | None = None) -> Change:
     repo = Path(repo)
     git(repo, "rev-parse", "--git-dir")
     head = head or "HEAD"
-    head_sha = git(repo, "rev-parse", "--verify", f"{head}^{{commit}}").decode().strip()
+    head_sha = resolve_commit(repo, head)
     base = base or default_base(repo, head_sha)
-    base_sha = (
-        base
-        if base == EMPTY_TREE
-        else git(repo, "rev-parse", "--verify", f"{base}^{{commit}}").decode().strip()
-    )
+    base_sha = base if base == EMPTY_TREE else resolve_commit(repo, base)
     text = git(
         repo,
         "diff",

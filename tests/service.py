@@ -106,6 +106,22 @@ class ServeProcess:
                 self.kill()
 
 
+def github_serve_setup(
+    work: Path, api_url: str, token: str, name: str = "serve", **config: Any
+) -> tuple[Path, dict[str, str]]:
+    """The config file and environment a token-mode GitHub `serve` runs with, as in production:
+    secrets and endpoints from the environment, the rest from YAML (``config`` is merged in)."""
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**config, "github": {"write_interval": 0, **config.get("github", {})}}))
+    env = {
+        "PATCHWARDEN_GITHUB_WEBHOOK_SECRET": SECRET,
+        "PATCHWARDEN_GITHUB_API_URL": api_url,
+        "PATCHWARDEN_GITHUB_TOKEN": token,
+        "PATCHWARDEN_DATA_DIR": str(work / "data"),
+    }
+    return path, env
+
+
 def sign(body: bytes, secret: str = SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 

@@ -10,7 +10,7 @@ import pytest
 
 from bot.render import VERDICT_CLEAN
 
-BASE = '''import os
+BASE = """import os
 import subprocess
 
 from nova import utils
@@ -19,9 +19,9 @@ from nova import utils
 def old_helper(cmd, x):
     utils.execute(cmd)
     subprocess.call(x, shell=True)
-'''
+"""
 
-HEAD = '''import os
+HEAD = """import os
 import subprocess
 import shutil
 
@@ -36,7 +36,7 @@ def old_helper(cmd, x):
 def new_helper(cmd, x):
     utils.execute(cmd)
     subprocess.call(x, shell=True)
-'''
+"""
 
 
 def run_check(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -68,21 +68,21 @@ def test_only_the_changed_lines_get_comments(three_patterns_repo):
     doc = json.loads(proc.stdout)
     assert doc["errors"] == []
     lines = comments_by_line(proc.stdout)
-    # line 3: unused `shutil`; 13: utils.execute(cmd); 14: subprocess.call(x, shell=True)
-    assert sorted(lines) == [3, 13, 14]
+    # line 3: unused `shutil`; 14: utils.execute(cmd); 15: subprocess.call(x, shell=True)
+    assert sorted(lines) == [3, 14, 15]
     assert all(len(v) == 1 for v in lines.values()), "one comment per defect and line"
     unused = lines[3][0]
     assert (unused["tool"], unused["rule_id"], unused["category"]) == ("ruff", "F401", "quality")
     assert "`shutil`" in unused["body"]
-    execute = lines[13][0]
+    execute = lines[14][0]
     assert execute["tool"] == "semgrep" and execute["category"] == "security"
     assert "utils.execute" in execute["body"]
-    shell = lines[14][0]
+    shell = lines[15][0]
     assert shell["category"] == "security" and shell["severity"] == "high"
     assert "subprocess.call" in shell["body"]
     summary = doc["summary"]
     assert summary.splitlines()[0] == "2 security defects are detected in the lines this change touches."
-    assert "nova/virt/helpers.py:13" in summary and "nova/virt/helpers.py:3" in summary
+    assert "nova/virt/helpers.py:14" in summary and "nova/virt/helpers.py:3" in summary
     assert summary.index("**Security defects**") < summary.index("**Other findings**")
     for c in doc["comments"]:
         assert c["body"].startswith("**") and "**Fix:**" in c["body"] and len(c["fingerprint"]) == 16
@@ -92,7 +92,7 @@ def test_file_mode_reports_unchanged_lines_too(three_patterns_repo):
     proc = run_check("--repo", str(three_patterns_repo.root), "--format", "json", "--filter-mode", "file")
     assert proc.returncode == 0, proc.stderr
     lines = comments_by_line(proc.stdout)
-    assert sorted(lines) == [1, 3, 9, 10, 13, 14]
+    assert sorted(lines) == [1, 3, 9, 10, 14, 15]
     # The same defect in old and new code has distinct fingerprints (different functions).
     fingerprints = [c["fingerprint"] for v in lines.values() for c in v]
     assert len(set(fingerprints)) == 6
@@ -129,7 +129,7 @@ def test_sarif_output(three_patterns_repo):
     for result in run["results"]:
         assert rule_ids[result["ruleIndex"]] == result["ruleId"]
         region = result["locations"][0]["physicalLocation"]["region"]
-        assert region["startLine"] in (3, 13, 14)
+        assert region["startLine"] in (3, 14, 15)
         assert result["level"] in ("error", "warning", "note")
         assert result["partialFingerprints"]["patchwarden/v1"]
     assert run["invocations"][0]["executionSuccessful"] is True
@@ -138,7 +138,10 @@ def test_sarif_output(three_patterns_repo):
 def test_fail_level_and_usage_errors(three_patterns_repo, tmp_path):
     root = str(three_patterns_repo.root)
     assert run_check("--repo", root, "--format", "json", "--fail-level", "high").returncode == 1
-    assert run_check("--repo", root, "--format", "json", "--fail-level", "high", "--base", "HEAD").returncode == 0
+    assert (
+        run_check("--repo", root, "--format", "json", "--fail-level", "high", "--base", "HEAD").returncode
+        == 0
+    )
     not_a_repo = run_check("--repo", str(tmp_path))
     assert not_a_repo.returncode == 2 and "error:" in not_a_repo.stderr
     bad_rev = run_check("--repo", root, "--base", "no-such-rev")
@@ -149,7 +152,12 @@ def test_fail_level_and_usage_errors(three_patterns_repo, tmp_path):
 def test_broken_repo_config_falls_back_to_defaults(make_repo):
     repo = make_repo()
     repo.commit({"a.py": "x = 1\n"}, "base")
-    repo.commit({"a.py": "import os\nx = 1\n", ".patchwarden.yaml": "filter_mode: sideways\nmax_inline_comments: many\n"})
+    repo.commit(
+        {
+            "a.py": "import os\nx = 1\n",
+            ".patchwarden.yaml": "filter_mode: sideways\nmax_inline_comments: many\n",
+        }
+    )
     proc = run_check("--repo", str(repo.root), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)

@@ -18,7 +18,9 @@ from bot.resources import data_path
 def added(path: str, text: str | bytes) -> ChangedFile:
     content = text.encode() if isinstance(text, str) else text
     n = max(1, len(content.decode(errors="replace").splitlines()))
-    return ChangedFile(path, FileStatus.ADDED, content, added_lines=frozenset(range(1, n + 1)), hunks=(Hunk(1, n),))
+    return ChangedFile(
+        path, FileStatus.ADDED, content, added_lines=frozenset(range(1, n + 1)), hunks=(Hunk(1, n),)
+    )
 
 
 def engine_with(**settings) -> Engine:
@@ -46,7 +48,9 @@ async def test_a_crashing_analyzer_is_reported(settings):
 
 
 async def test_broken_semgrep_rules_are_reported(tmp_path, settings):
-    (tmp_path / "bad.yaml").write_text("rules:\n  - id: broken\n    languages: [python]\n    pattern: 'foo('\n")
+    (tmp_path / "bad.yaml").write_text(
+        "rules:\n  - id: broken\n    languages: [python]\n    pattern: 'foo('\n"
+    )
     engine = Engine([SemgrepAnalyzer(tmp_path)], default_catalog(), EngineSettings())
     review = await engine.review(Change([added("a.py", "foo(1)\n")]), settings.review)
     assert review.errors and all(e.startswith("semgrep") for e in review.errors)
@@ -57,7 +61,9 @@ async def test_an_unparsable_file_gets_an_inline_comment_at_the_error(engine, se
     review = await engine.review(Change([added("old.py", python2)]), settings.review)
     syntax = [c for c in review.comments if c.finding.rule_id == "syntax-error"]
     assert len(syntax) == 1 and syntax[0].line == 4
-    assert not [c for c in review.comments if c.finding.rule_id == "F821"], "no bogus names from a broken parse"
+    assert not [c for c in review.comments if c.finding.rule_id == "F821"], (
+        "no bogus names from a broken parse"
+    )
     assert any("old.py does not parse (line 4)" in e for e in review.errors)
 
 
@@ -97,7 +103,11 @@ async def test_suppression_comments_through_the_real_tools(engine, settings):
         "    subprocess.call(x + '2', shell=True)\n"
     )
     review = await engine.review(Change([added("s.py", code)]), settings.review)
-    assert sorted((c.line, c.finding.tool) for c in review.comments) == [(3, "ruff"), (10, "semgrep"), (13, "semgrep")]
+    assert sorted((c.line, c.finding.tool) for c in review.comments) == [
+        (3, "ruff"),
+        (10, "semgrep"),
+        (13, "semgrep"),
+    ]
 
 
 async def test_one_comment_per_defect_and_line(engine, settings):
@@ -137,7 +147,11 @@ async def test_filter_modes_through_the_pipeline(engine, settings):
     old = "import os\nimport sys\n"
     new = old + "import json\n"
     change = Change(
-        [ChangedFile("f.py", FileStatus.MODIFIED, new.encode(), added_lines=frozenset({3}), hunks=(Hunk(1, 3),))]
+        [
+            ChangedFile(
+                "f.py", FileStatus.MODIFIED, new.encode(), added_lines=frozenset({3}), hunks=(Hunk(1, 3),)
+            )
+        ]
     )
     lines = {}
     for mode in FilterMode:
@@ -170,12 +184,17 @@ def test_every_analyzer_result_has_a_catalog_entry():
     import yaml
 
     rule_ids = {
-        r["id"] for p in Path(data_path("rules", "semgrep")).glob("*.yaml") for r in yaml.safe_load(p.read_text())["rules"]
+        r["id"]
+        for p in Path(data_path("rules", "semgrep")).glob("*.yaml")
+        for r in yaml.safe_load(p.read_text())["rules"]
     }
     assert {f"semgrep:{r}" for r in rule_ids} <= set(catalog)
     # A placeholder must be one every finding has, one its tool supplies, or (Semgrep) a metavariable
     # the rule's message quotes, which is where the analyzer reads the value back from.
-    bound = {f"semgrep:{r}": set(p.groupindex) for r, p in SemgrepAnalyzer(Path(data_path("rules", "semgrep"))).message_patterns.items()}
+    bound = {
+        f"semgrep:{r}": set(p.groupindex)
+        for r, p in SemgrepAnalyzer(Path(data_path("rules", "semgrep"))).message_patterns.items()
+    }
     supplied = {"bandit": {"test_name"}, "ruff": {"name"}, "semgrep": set()}
     placeholders = re.compile(r"(?<!\{)\{(\w+)\}(?!\})")
     for key, entry in catalog.items():

@@ -58,11 +58,26 @@ def test_files_outside_the_change_only_pass_nofilter():
         ("subprocess.call(x, shell=True)  # nosec: B602, B607", "bandit", "B607", True),
         ("subprocess.call(x, shell=True)  # nosec B607", "bandit", "B602", False),
         ("subprocess.call(x, shell=True)  # nosec B602 - reviewed by security", "bandit", "B602", True),
-        ("subprocess.call(x, shell=True)  # nosec subprocess_popen_with_shell_equals_true", "bandit", "B602", True),
+        (
+            "subprocess.call(x, shell=True)  # nosec subprocess_popen_with_shell_equals_true",
+            "bandit",
+            "B602",
+            True,
+        ),
         ("utils.execute(cmd)  # nosemgrep", "semgrep", "execute-unsanitized-command", True),
         ("utils.execute(cmd)  # nosemgrep", "bandit", "B602", False),
-        ("utils.execute(cmd)  # nosemgrep: execute-unsanitized-command", "semgrep", "execute-unsanitized-command", True),
-        ("utils.execute(cmd)  # nosemgrep: rules.semgrep.execute-unsanitized-command", "semgrep", "execute-unsanitized-command", True),
+        (
+            "utils.execute(cmd)  # nosemgrep: execute-unsanitized-command",
+            "semgrep",
+            "execute-unsanitized-command",
+            True,
+        ),
+        (
+            "utils.execute(cmd)  # nosemgrep: rules.semgrep.execute-unsanitized-command",
+            "semgrep",
+            "execute-unsanitized-command",
+            True,
+        ),
         ("utils.execute(cmd)  # nosemgrep: other-rule", "semgrep", "execute-unsanitized-command", False),
         ("import os  # noqa", "ruff", "F401", True),
         ("import os  # noqa: F401", "ruff", "F401", True),
@@ -73,7 +88,9 @@ def test_files_outside_the_change_only_pass_nofilter():
     ],
 )
 def test_suppression_forms(line, tool, rule, suppressed):
-    f = finding(1, tool=tool, rule=rule, test_name="subprocess_popen_with_shell_equals_true" if rule == "B602" else "")
+    f = finding(
+        1, tool=tool, rule=rule, test_name="subprocess_popen_with_shell_equals_true" if rule == "B602" else ""
+    )
     assert is_suppressed(f, [line]) is suppressed
 
 

@@ -10,7 +10,6 @@ import re
 
 import aiohttp
 import pytest
-import yaml
 
 from bot.platforms.github import MARKER
 from bot.render import VERDICT_CLEAN
@@ -19,6 +18,7 @@ from tests.service import (
     SECRET,
     ServeProcess,
     fixture,
+    github_serve_setup,
     make_settings,
     post_github,
     running_service,
@@ -108,15 +108,7 @@ def comment_lines(review: dict) -> list[int]:
 async def test_serve_process_reviews_an_opened_pull_request(tmp_path, github):
     """The real `patchwarden serve` process, configured from the environment like in production."""
     github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
-    config = tmp_path / "serve.yaml"
-    config.write_text(yaml.safe_dump({"github": {"write_interval": 0}}))
-    env = {
-        "PATCHWARDEN_GITHUB_WEBHOOK_SECRET": SECRET,
-        "PATCHWARDEN_GITHUB_API_URL": github.url,
-        "PATCHWARDEN_GITHUB_TOKEN": TOKEN,
-        "PATCHWARDEN_DATA_DIR": str(tmp_path / "data"),
-    }
-    serve = ServeProcess(config, env)
+    serve = ServeProcess(*github_serve_setup(tmp_path, github.url, TOKEN))
     try:
         await serve.wait_ready()
         status, answer = await post_github(serve.url, "pull_request", opened_payload(), "delivery-opened-1")
@@ -194,6 +186,7 @@ async def test_rescan_from_trusted_untrusted_and_bot_users(tmp_path, github):
         assert github.reviews == [] and github.reactions == []
 
         trusted = pr_comment_payload("Looks odd.\n/rescan\n", "Codertocat", "OWNER")
+        github.add_issue_comment_from_payload(trusted)  # the comment exists on GitHub: it can be reacted to
         assert (await post_github(url, "issue_comment", trusted, "c-4"))[0] == 202
         await wait_idle(service)
     assert len(github.reviews) == 1 and comment_lines(github.reviews[0]) == [3, 12]
@@ -305,24 +298,27 @@ async def test_newer_push_supersedes_the_queued_scan(tmp_path, github):
     async with running_service(paused) as (url, service):
         await post_github(url, "pull_request", opened_payload(), "d-1")
         sync = fixture("github/pull_request.synchronize.json")
+        sync["pull_request"]["head"]["sha"] = "1" * 40  # a newer push
         await post_github(url, "pull_request", sync, "d-2")
         jobs = await service.queue.jobs()
     assert [j["state"] for j in jobs] == ["superseded", "pending"]
 
 
+async def test_event_for_an_already_reviewed_head_is_not_reviewed_again(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        await wait_idle(service)
+        reopened = fixture("github/pull_request.synchronize.json")  # same head SHA as the opened one
+        status, answer = await post_github(url, "pull_request", reopened, "d-2")
+        assert (status, answer["reason"]) == (200, "revision already reviewed")
+    assert len(github.reviews) == 1
+
+
 async def test_killed_after_202_still_reviews_after_restart(tmp_path, github):
     github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
-    data = tmp_path / "data"
-    env = {
-        "PATCHWARDEN_GITHUB_WEBHOOK_SECRET": SECRET,
-        "PATCHWARDEN_GITHUB_API_URL": github.url,
-        "PATCHWARDEN_GITHUB_TOKEN": TOKEN,
-        "PATCHWARDEN_DATA_DIR": str(data),
-    }
     # First life: accepts and persists events but runs no scans, then dies by SIGKILL.
-    ingest_only = tmp_path / "ingest.yaml"
-    ingest_only.write_text(yaml.safe_dump({"server": {"workers": 0}, "github": {"write_interval": 0}}))
-    first = ServeProcess(ingest_only, env)
+    first = ServeProcess(*github_serve_setup(tmp_path, github.url, TOKEN, "ingest", server={"workers": 0}))
     try:
         await first.wait_ready()
         assert (await post_github(first.url, "pull_request", opened_payload(), "d-kill"))[0] == 202
@@ -331,9 +327,7 @@ async def test_killed_after_202_still_reviews_after_restart(tmp_path, github):
     await asyncio.sleep(0.2)
     assert github.reviews == []
 
-    normal = tmp_path / "normal.yaml"
-    normal.write_text(yaml.safe_dump({"github": {"write_interval": 0}}))
-    second = ServeProcess(normal, env)
+    second = ServeProcess(*github_serve_setup(tmp_path, github.url, TOKEN, "normal"))
     try:
         await second.wait_ready()
         await wait_until(lambda: github.reviews, what="the review after restart")
@@ -376,3 +370,34 @@ async def test_clean_pull_request_gets_the_clean_verdict_and_a_green_check(tmp_p
     assert github.reviews[0]["body"].splitlines()[0] == VERDICT_CLEAN
     assert github.reviews[0]["comments"] == []
     assert github.check_runs[0]["conclusion"] == "success"
+
+
+async def test_many_files_paginated_large_patch_renamed_deleted_binary(tmp_path, github):
+    base = {
+        "net.py": BASE,
+        "old_name.py": b"import json\n\n\ndef dump(x):\n    return json.dumps(x)\n",
+        "gone.py": b"print('bye')\n",
+        "logo.png": b"\x89PNG\r\n\x1a\n\x00\x00",
+    }
+    big = b"".join(b"VALUE_%d = %d\n" % (i, i) for i in range(400)) + b"import os\n"
+    head = {
+        "net.py": HEAD,
+        "new_name.py": b"import json\nimport sys\n\n\ndef dump(x):\n    return json.dumps(x)\n",
+        "logo.png": b"\x89PNG\r\n\x1a\n\x00\x01",
+        "big.py": big,
+        "docs.txt": b"plain text is fetched by nobody\n",
+    }
+    github.add_pull_from_payload(opened_payload(), base, head)
+    github.max_per_page = 2  # five pages of files
+    github.max_patch_bytes = 2000  # GitHub omits the patch of big.py
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        counts = await wait_idle(service)
+    assert counts == {"done": 1}
+    comments = sorted((c["path"], c["line"]) for c in github.reviews[0]["comments"])
+    assert comments == [("big.py", 401), ("net.py", 3), ("net.py", 12), ("new_name.py", 2)]
+    file_pages = [r for r in github.requests if r["path"].endswith("/pulls/2/files")]
+    assert len(file_pages) == 3
+    fetched = {r["path"].split("/contents/")[1] for r in github.requests if "/contents/" in r["path"]}
+    # Only files an analyzer reads were fetched (plus the config lookups on the base branch).
+    assert fetched == {"net.py", "new_name.py", "big.py", ".patchwarden.yaml", ".github/patchwarden.yaml"}

@@ -66,6 +66,8 @@ def assert_values_recovered(findings) -> None:
 
 def test_message_pattern_reads_values_back():
     pattern = message_pattern("This call hands `$ARG` to a shell, and `$ARG` again; `$URL`.")
-    match = pattern.fullmatch("This call hands `cmd % (a, b)` to a shell, and `cmd % (a, b)` again; `http://x`.")
+    match = pattern.fullmatch(
+        "This call hands `cmd % (a, b)` to a shell, and `cmd % (a, b)` again; `http://x`."
+    )
     assert match and match.groupdict() == {"arg": "cmd % (a, b)", "url": "http://x"}
     assert pattern.fullmatch("This call hands `a` to a shell, and `b` again; `c`.") is None

@@ -8,7 +8,9 @@ from bot.model import ChangedFile, FileStatus
 from bot.workspace import UnsafePathError, Workspace, safe_relative
 
 
-@pytest.mark.parametrize("path", ["../evil.py", "/etc/passwd", "a/../../evil.py", "a//b.py", "./x.py", "", "a\x00b", "a\\..\\b"])
+@pytest.mark.parametrize(
+    "path", ["../evil.py", "/etc/passwd", "a/../../evil.py", "a//b.py", "./x.py", "", "a\x00b", "a\\..\\b"]
+)
 def test_unsafe_paths_are_refused(path):
     with pytest.raises(UnsafePathError):
         safe_relative(path)

@@ -32,7 +32,7 @@ from bot.platforms.gerrit_events import SUBSCRIBED, change_key, decide, delivery
 from bot.server import metrics
 from bot.server.platform import PermanentError, Skip, Target, TransientError
 from bot.server.publishing import Rejected, post_in_batches
-from bot.server.queue import Job
+from bot.server.queue import DUPLICATE_DELIVERY, Job
 
 if TYPE_CHECKING:
     from bot.server.app import Service
@@ -380,11 +380,18 @@ async def enqueue_event(service: Service, data: Any, source: str) -> str:
     metrics.EVENTS.labels(str(data.get("type"))).inc()
     if not decision.jobs:
         return f"ignored: {decision.ignored}"
+    outcomes = []
     for job in decision.jobs:
-        job_id = await service.enqueue("gerrit", job.kind, job.key, job.payload, delivery_id(data))
-        if job_id is None:
-            return "duplicate"
-    return "queued"
+        result = await service.enqueue(
+            "gerrit", job.kind, job.key, job.payload, delivery_id(data), job.once_per_revision
+        )
+        if result.job_id is not None:
+            outcomes.append("queued")
+        else:
+            outcomes.append(
+                "duplicate" if result.skipped == DUPLICATE_DELIVERY else f"ignored: {result.skipped}"
+            )
+    return "; ".join(outcomes)
 
 
 async def gerrit_webhook(request: web.Request) -> web.Response:
@@ -502,8 +509,6 @@ class EventStream:
             if rev.get("kind") in ("NO_CODE_CHANGE", "NO_CHANGE"):
                 continue
             key = change_key(info["project"], int(info["_number"]))
-            if await self.service.queue.has_revision(key, current):
-                continue
             payload = {
                 "project": info["project"],
                 "number": int(info["_number"]),
@@ -512,8 +517,8 @@ class EventStream:
                 "patchset": int(rev["_number"]),
                 "trigger": "catch-up",
             }
-            await self.service.enqueue("gerrit", "review", key, payload)
-            queued += 1
+            result = await self.service.enqueue("gerrit", "review", key, payload, once_per_revision=True)
+            queued += result.job_id is not None
         log.info(
             "Gerrit catch-up since %s: %d change(s) updated, %d queued", since, len(changes or []), queued
         )

@@ -79,7 +79,7 @@ async def on_patchset(event: Event, settings: GerritSettings, decision: Decision
             "trigger": "patchset-created",
         }
         decision.jobs.append(
-            JobRequest("review", change_key(change["project"], int(change["number"])), payload)
+            JobRequest("review", change_key(change["project"], int(change["number"])), payload, True)
         )
 
 

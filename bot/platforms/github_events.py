@@ -37,6 +37,7 @@ class JobRequest:
     kind: str  # review | rescan
     key: str
     payload: dict[str, Any]
+    once_per_revision: bool = False  # automatic events: skip a revision already reviewed
 
 
 @dataclass
@@ -177,8 +178,8 @@ async def on_pull_request(event: Event, settings: GitHubSettings, decision: Deci
         decision.ignored = "draft pull request"
         return
     payload = _base_payload(ev.repository.full_name, pr.number, ev.installation)
-    payload.update(head_sha=pr.head.sha, trigger=f"pull_request.{ev.action}")
-    decision.jobs.append(JobRequest("review", _key(ev.repository.full_name, pr.number), payload))
+    payload.update(revision=pr.head.sha, trigger=f"pull_request.{ev.action}")
+    decision.jobs.append(JobRequest("review", _key(ev.repository.full_name, pr.number), payload, True))
 
 
 @router.register("issue_comment", action="created")
@@ -217,7 +218,7 @@ async def on_check_rerun(event: Event, settings: GitHubSettings, decision: Decis
         return
     for pr in run.pull_requests:
         payload = _base_payload(ev.repository.full_name, pr.number, ev.installation)
-        payload.update(trigger="check_run.rerequested", head_sha=run.head_sha)
+        payload.update(trigger="check_run.rerequested", revision=run.head_sha)
         decision.jobs.append(JobRequest("rescan", _key(ev.repository.full_name, pr.number), payload))
 
 

@@ -20,7 +20,7 @@ from bot.pipeline import Engine
 from bot.platforms.github_events import WebhookError, decide, parse_webhook
 from bot.server import metrics
 from bot.server.platform import Platform
-from bot.server.queue import JobQueue
+from bot.server.queue import DUPLICATE_DELIVERY, Enqueued, JobQueue
 from bot.server.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -36,16 +36,19 @@ class Service:
     background: list[asyncio.Task] = field(default_factory=list)
 
     async def enqueue(
-        self, platform: str, kind: str, key: str, payload: dict[str, Any], delivery_id: str | None = None
-    ) -> int | None:
-        """Persist a job; cancel a running scan it supersedes. None for a duplicate delivery."""
-        result = await self.queue.enqueue(platform, kind, key, payload, delivery_id)
-        if result is None:
-            return None
-        job_id, superseded = result
-        if superseded:
-            self.workers.cancel_running(key, superseded)
-        return job_id
+        self,
+        platform: str,
+        kind: str,
+        key: str,
+        payload: dict[str, Any],
+        delivery_id: str | None = None,
+        once_per_revision: bool = False,
+    ) -> Enqueued:
+        """Persist a job; cancel a running scan it supersedes."""
+        result = await self.queue.enqueue(platform, kind, key, payload, delivery_id, once_per_revision)
+        if result.superseded:
+            self.workers.cancel_running(key, result.superseded)
+        return result
 
 
 SERVICE = web.AppKey("service", Service)
@@ -117,14 +120,24 @@ async def github_webhook(request: web.Request) -> web.Response:
         log.info("github %s %s ignored: %s", event.event, event.delivery_id, decision.ignored)
         metrics.WEBHOOKS.labels("github", event.event, "ignored").inc()
         return web.json_response({"status": "ignored", "reason": decision.ignored})
-    queued = []
+    queued: list[int] = []
+    skipped: list[str | None] = []
     for index, job in enumerate(decision.jobs):
         delivery = f"github:{event.delivery_id}" + (f":{index}" if index else "")
-        job_id = await service.enqueue("github", job.kind, job.key, job.payload, delivery)
-        if job_id is None:
+        result = await service.enqueue(
+            "github", job.kind, job.key, job.payload, delivery, once_per_revision=job.once_per_revision
+        )
+        if result.skipped == DUPLICATE_DELIVERY:
             metrics.WEBHOOKS.labels("github", event.event, "duplicate").inc()
             return web.json_response({"status": "duplicate", "delivery": event.delivery_id})
-        queued.append(job_id)
+        if result.job_id is None:
+            log.info("github %s %s: %s: %s", event.event, event.delivery_id, job.key, result.skipped)
+            skipped.append(result.skipped)
+        else:
+            queued.append(result.job_id)
+    if not queued:
+        metrics.WEBHOOKS.labels("github", event.event, "ignored").inc()
+        return web.json_response({"status": "ignored", "reason": "; ".join(map(str, skipped))})
     metrics.WEBHOOKS.labels("github", event.event, "queued").inc()
     return web.json_response({"status": "queued", "jobs": queued}, status=202)
 

@@ -58,6 +58,19 @@ class Job:
     created: float
 
 
+@dataclass(frozen=True)
+class Enqueued:
+    """The outcome of :meth:`JobQueue.enqueue`: the new job, or why nothing was queued."""
+
+    job_id: int | None
+    superseded: list[int]
+    skipped: str | None = None  # "duplicate delivery" | "revision already reviewed"
+
+
+DUPLICATE_DELIVERY = "duplicate delivery"
+ALREADY_REVIEWED = "revision already reviewed"
+
+
 class JobQueue:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,16 +103,24 @@ class JobQueue:
         return await self._run(op)
 
     async def enqueue(
-        self, platform: str, kind: str, key: str, payload: dict[str, Any], delivery_id: str | None = None
-    ) -> tuple[int, list[int]] | None:
-        """Add a job; pending jobs with the same key are superseded. Returns (id, superseded ids).
+        self,
+        platform: str,
+        kind: str,
+        key: str,
+        payload: dict[str, Any],
+        delivery_id: str | None = None,
+        once_per_revision: bool = False,
+    ) -> Enqueued:
+        """Add a job; pending jobs with the same key are superseded.
 
         With ``delivery_id``, the delivery is recorded in the same transaction and a delivery seen
-        before returns None: a redelivered webhook never queues a second scan, and a crash can
-        never record a delivery without its job.
+        before queues nothing: a redelivered webhook never queues a second scan, and a crash can
+        never record a delivery without its job. With ``once_per_revision``, nothing is queued
+        when a job for the same key and ``payload["revision"]`` exists that neither failed nor was
+        superseded (an automatic event for a head already reviewed; ``/rescan`` does not set it).
         """
 
-        def op() -> tuple[int, list[int]] | None:
+        def op() -> Enqueued:
             now = time.time()
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -110,11 +131,13 @@ class JobQueue:
                     )
                     if cur.rowcount == 0:
                         self._db.execute("COMMIT")
-                        return None
+                        return Enqueued(None, [], DUPLICATE_DELIVERY)
+                if once_per_revision and self._revision_known(key, str(payload.get("revision"))):
+                    self._db.execute("COMMIT")
+                    return Enqueued(None, [], ALREADY_REVIEWED)
                 rows = self._db.execute(
                     "SELECT id FROM jobs WHERE key = ? AND state IN ('pending', 'running')", (key,)
                 ).fetchall()
-                old = [r[0] for r in rows]
                 self._db.execute(
                     "UPDATE jobs SET state = 'superseded', updated = ? WHERE key = ? AND state = 'pending'",
                     (now, key),
@@ -127,12 +150,20 @@ class JobQueue:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return int(cur.lastrowid or 0), old
+            return Enqueued(int(cur.lastrowid or 0), [r[0] for r in rows])
 
         result = await self._run(op)
-        if result is not None:
+        if result.job_id is not None:
             self.wakeup.set()
         return result
+
+    def _revision_known(self, key: str, revision: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM jobs WHERE key = ? AND json_extract(payload, '$.revision') = ? "
+            "AND state NOT IN ('superseded', 'failed') LIMIT 1",
+            (key, revision),
+        ).fetchone()
+        return row is not None
 
     # -- consumer side -------------------------------------------------------------------
     async def recover(self) -> int:
@@ -214,19 +245,6 @@ class JobQueue:
             )
             cols = ["id", "platform", "kind", "key", "state", "attempts", "error"]
             return [dict(zip(cols, r, strict=True)) for r in rows.fetchall()]
-
-        return await self._run(op)
-
-    async def has_revision(self, key: str, revision: str) -> bool:
-        """Whether a job for this revision was already queued (any state but superseded)."""
-
-        def op() -> bool:
-            row = self._db.execute(
-                "SELECT 1 FROM jobs WHERE key = ? AND json_extract(payload, '$.revision') = ? "
-                "AND state != 'superseded' LIMIT 1",
-                (key, revision),
-            ).fetchone()
-            return row is not None
 
         return await self._run(op)
 
