@@ -211,7 +211,7 @@ async def test_base_branch_opt_out_and_server_skip_list(tmp_path, github):
         counts = await wait_idle(service)
         jobs = await service.queue.jobs()
     assert counts == {"done": 1} and "enabled: false" in jobs[0]["error"]
-    assert github.reviews == []
+    assert github.reviews == [] and github.check_runs == [], "an opted-out repository sees nothing"
 
     async with running_service(
         settings_for(tmp_path / "skip", github, skip_repositories=["codertocat/*"])
@@ -291,6 +291,21 @@ async def test_rate_limit_and_server_errors_are_retried(tmp_path, github):
     assert len(review_posts) == 2  # refused once with Retry-After, then accepted
 
 
+async def test_a_failed_scan_closes_its_check_run(tmp_path, github):
+    """A scan that cannot finish must not leave a check run spinning "in progress" on the PR."""
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    github.fail_next("GET", r"/pulls/2/files", 404, count=5)  # every attempt (5 by default) fails
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        counts = await wait_idle(service)
+    assert counts == {"failed": 1} and github.reviews == []
+    assert len(github.check_runs) == 5, "one check run per attempt"
+    for run in github.check_runs:
+        assert (run["status"], run["conclusion"]) == ("completed", "neutral")
+        assert run["output"]["title"] == "The review could not be completed"
+        assert "Not Found" in run["output"]["summary"]
+
+
 async def test_newer_push_supersedes_the_queued_scan(tmp_path, github):
     github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
     settings = settings_for(tmp_path, github)
@@ -313,6 +328,26 @@ async def test_event_for_an_already_reviewed_head_is_not_reviewed_again(tmp_path
         status, answer = await post_github(url, "pull_request", reopened, "d-2")
         assert (status, answer["reason"]) == (200, "revision already reviewed")
     assert len(github.reviews) == 1
+
+
+async def test_newer_push_cancels_the_running_scan_and_its_check_run(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    slow_files = github.hold("GET", r"/pulls/2/files$")
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        await wait_until(lambda: github.check_runs, what="the first scan to begin")
+        sync = fixture("github/pull_request.synchronize.json")
+        sync["pull_request"]["head"]["sha"] = "1" * 40  # a newer push while the first scan runs
+        await post_github(url, "pull_request", sync, "d-2")
+        await wait_until(lambda: github.check_runs[0]["status"] == "completed", what="the cancelled run")
+        slow_files.set()
+        await wait_idle(service)
+        states = [j["state"] for j in await service.queue.jobs()]
+    assert states == ["superseded", "done"]
+    first, second = github.check_runs
+    assert (first["conclusion"], first["output"]["title"]) == ("cancelled", "Review cancelled")
+    assert "superseded" in first["output"]["summary"]
+    assert second["conclusion"] == "neutral" and len(github.reviews) == 1
 
 
 async def test_killed_after_202_still_reviews_after_restart(tmp_path, github):

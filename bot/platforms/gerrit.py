@@ -238,6 +238,12 @@ class GerritPlatform:
         if username not in {m.get("username") for m in members}:
             raise Skip(f"/rescan by {username!r}, who is not in group {self.settings.rescan_group!r}")
 
+    async def begin(self, target: Target) -> None:
+        """Gerrit has no in-progress state to show."""
+
+    async def abandon(self, target: Target, reason: str, cancelled: bool) -> None:
+        """Nothing was opened by begin(); the failure is logged by the worker."""
+
     async def load_change(self, target: Target, config: RepoConfig, wants: Any) -> Change:
         ctx = target.context
         base = f"/changes/{_cid(ctx['project'], ctx['number'])}/revisions/{ctx['revision']}"

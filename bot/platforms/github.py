@@ -211,7 +211,6 @@ class GitHubPlatform:
         head = pr["head"]["sha"]
         if job.payload.get("comment_id"):
             await self._react(gh, repo, job.payload["comment_id"])
-        check_run_id = await self._start_check_run(gh, repo, head)
         # The configuration comes from the base branch, never from the pull request itself.
         config_text, source = await self._repo_config(gh, repo, pr["base"]["ref"])
         return Target(
@@ -224,7 +223,7 @@ class GitHubPlatform:
                 "number": number,
                 "pr": pr,
                 "head": head,
-                "check_run_id": check_run_id,
+                "check_run_id": None,  # set by begin()
             },
         )
 
@@ -233,6 +232,24 @@ class GitHubPlatform:
             await gh.post(f"/repos/{repo}/issues/comments/{comment_id}/reactions", data={"content": "eyes"})
         except BadRequest as exc:
             log.warning("could not react to comment %s on %s: %s", comment_id, repo, exc)
+
+    async def begin(self, target: Target) -> None:
+        ctx = target.context
+        ctx["check_run_id"] = await self._start_check_run(ctx["gh"], ctx["repo"], ctx["head"])
+
+    async def abandon(self, target: Target, reason: str, cancelled: bool) -> None:
+        ctx = target.context
+        if ctx.get("check_run_id") is None:
+            return
+        title = "Review cancelled" if cancelled else "The review could not be completed"
+        await ctx["gh"].patch(
+            f"/repos/{ctx['repo']}/check-runs/{ctx['check_run_id']}",
+            data={
+                "status": "completed",
+                "conclusion": "cancelled" if cancelled else "neutral",
+                "output": {"title": title, "summary": reason[:65000]},
+            },
+        )
 
     async def _start_check_run(self, gh: PacedGitHubAPI, repo: str, head: str) -> int | None:
         try:

@@ -38,6 +38,13 @@ class Platform(Protocol):
     async def prepare(self, job: Job) -> Target:
         """Resolve the job (current head, opt-outs, the base-branch config). May raise Skip."""
 
+    async def begin(self, target: Target) -> None:
+        """The scan starts (the repository has not opted out): e.g. an in-progress check run."""
+
+    async def abandon(self, target: Target, reason: str, cancelled: bool) -> None:
+        """The scan begun will not publish (``cancelled``: superseded or stopping; else failed or
+        retrying): close what ``begin`` opened."""
+
     async def load_change(self, target: Target, config: RepoConfig, wants: Any) -> Change:
         """Fetch only the changed files the configuration and analyzers want (``wants(path)``)."""
 

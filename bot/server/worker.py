@@ -14,7 +14,7 @@ import time
 from bot.config import ConfigError, RepoConfig, parse_repo_config
 from bot.pipeline import Engine
 from bot.server import metrics
-from bot.server.platform import PermanentError, Platform, Skip
+from bot.server.platform import PermanentError, Platform, Skip, Target
 from bot.server.queue import Job, JobQueue
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class Workers:
         self.max_attempts = max_attempts
         self.retry_base_delay = retry_base_delay
         self._running: dict[str, tuple[int, asyncio.Task]] = {}
+        self._superseded: set[int] = set()  # running jobs cancelled because a newer one came
         self._loops: list[asyncio.Task] = []
 
     def start(self) -> None:
@@ -58,13 +59,14 @@ class Workers:
         running = self._running.get(key)
         if running and running[0] in superseded_ids:
             log.info("job %s (%s) superseded by a newer event; cancelling", running[0], key)
+            self._superseded.add(running[0])
             running[1].cancel()
 
     async def _loop(self, number: int) -> None:
         while True:
+            self.queue.wakeup.clear()  # before claiming, so an enqueue during the claim is not missed
             job = await self.queue.claim()
             if job is None:
-                self.queue.wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.queue.wakeup.wait(), timeout=1.0)
                 continue
@@ -78,6 +80,7 @@ class Workers:
                 await self.queue.supersede(job.id)
                 metrics.JOBS.labels(job.platform, "superseded").inc()
             finally:
+                self._superseded.discard(job.id)
                 if self._running.get(job.key, (None,))[0] == job.id:
                     del self._running[job.key]
             await self._update_gauge()
@@ -128,6 +131,14 @@ class Workers:
         metrics.JOBS.labels(job.platform, "reviewed").inc()
         metrics.REVIEW_SECONDS.labels(job.platform).observe(time.monotonic() - started)
 
+    @staticmethod
+    async def _abandon(platform: Platform, target: Target, reason: str, cancelled: bool = False) -> None:
+        """Best effort and bounded: the job's own outcome (retry, failure, cancel) must stand."""
+        try:
+            await asyncio.wait_for(platform.abandon(target, reason, cancelled), timeout=15)
+        except Exception as exc:
+            log.warning("could not close the scan of %s: %r", target.key, exc)
+
     async def review_job(self, platform: Platform, job: Job) -> None:
         target = await platform.prepare(job)
         config_errors: list[str] = []
@@ -138,9 +149,23 @@ class Workers:
             config = self.defaults
         if not config.enabled:
             raise Skip(f"{target.config_source} on the base branch sets enabled: false")
-        change = await platform.load_change(target, config, self.engine.wants)
-        review = await self.engine.review(change, config, config_errors)
-        await platform.publish(target, review, config)
+        await platform.begin(target)
+        try:
+            change = await platform.load_change(target, config, self.engine.wants)
+            review = await self.engine.review(change, config, config_errors)
+            await platform.publish(target, review, config)
+        except asyncio.CancelledError:
+            superseded = job.id in self._superseded
+            reason = (
+                "superseded by a newer revision"
+                if superseded
+                else "the service stopped; it resumes on restart"
+            )
+            await self._abandon(platform, target, reason, cancelled=True)
+            raise
+        except Exception as exc:
+            await self._abandon(platform, target, str(exc) or repr(exc))
+            raise
         log.info(
             "job %s (%s): %d comments, %d errors, analyzers %s",
             job.id, target.key, len(review.all_comments), len(review.errors), self.engine.last_timings.analyzers,

@@ -25,6 +25,7 @@ hunks are used to validate review comments, so a bot that comments only on lines
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import difflib
@@ -725,6 +726,7 @@ class FakeGitHub:
         self._installations: dict[int, _Installation] = {}
         self._tokens: dict[str, _IssuedToken] = {}
         self._failures: list[_Failure] = []
+        self._holds: list[tuple[str, re.Pattern[str], asyncio.Event]] = []
         self._refused_comment_bodies: list[re.Pattern[str]] = []
         self._ids = itertools.count(1_000_001)
         self._request_ids = itertools.count(1)
@@ -974,6 +976,12 @@ class FakeGitHub:
         comment["issue_number"] = number
         self.issue_comments.append(comment)
         return comment
+
+    def hold(self, method: str, path_regex: str) -> asyncio.Event:
+        """Keep requests matching waiting (a slow GitHub) until the returned event is set."""
+        released = asyncio.Event()
+        self._holds.append((method.upper(), re.compile(path_regex), released))
+        return released
 
     def fail_next(
         self,
@@ -1255,6 +1263,9 @@ class FakeGitHub:
         return response
 
     async def _dispatch(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        for method, pattern, released in self._holds:
+            if method in ("*", request.method) and pattern.search(request.path):
+                await released.wait()
         failure = self._take_failure(request)
         if failure is not None:
             return failure
