@@ -46,9 +46,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import bot.analyzers.semgrep as semgrep_module
 from bot.analyzers import Analyzer, AnalyzerResult, SemgrepAnalyzer
-from bot.analyzers.base import ToolOutput
 from bot.config import RepoConfig, load_settings
 from bot.diff import diff_contents
 from bot.model import Change, ChangedFile, FileStatus, Hunk
@@ -60,8 +58,8 @@ CACHE = BENCH / ".cache"
 PACKAGE = "nova"
 DEFAULT_RELEASES = ("30.0.0", "31.0.0")
 ANALYZERS = ("bandit", "semgrep", "ruff")
-PIPELINE, PIPELINE_J1, SEMGREP_PY, BANDIT_INPROC = "pipeline", "pipeline-j1", "semgrep-py", "bandit-inproc"
-EXTRAS = (PIPELINE_J1, SEMGREP_PY, BANDIT_INPROC)  # skipped by --quick
+PIPELINE, PIPELINE_ALL, SEMGREP_PY, BANDIT_INPROC = "pipeline", "pipeline-jall", "semgrep-py", "bandit-inproc"
+EXTRAS = (PIPELINE_ALL, SEMGREP_PY, BANDIT_INPROC)  # skipped by --quick
 TARGET_FRACTION = 0.10  # the pipeline may cost at most 10 % more than its slowest analyzer...
 TARGET_SECONDS = 0.15  # ...or 0.15 s, whichever is larger
 STRATA = 4
@@ -293,29 +291,6 @@ class Timed:
             self.spans.append((started, time.perf_counter()))
 
 
-class SemgrepWithJobs(SemgrepAnalyzer):
-    """The bot's Semgrep analyzer with ``--jobs N`` added: a probe, bot/ has no such setting."""
-
-    def __init__(self, base: SemgrepAnalyzer, jobs: int) -> None:
-        super().__init__(
-            base.rules_dir, experimental=base.experimental, max_target_bytes=base.max_target_bytes
-        )
-        self.jobs = jobs
-
-    async def run(self, root: Path, paths: list[str], timeout: float) -> AnalyzerResult:
-        original = semgrep_module.run_json_tool
-
-        async def with_jobs(argv: list[str], *args: Any, **kwargs: Any) -> tuple[Any, ToolOutput]:
-            cut = argv.index("--")
-            return await original([*argv[:cut], f"--jobs={self.jobs}", *argv[cut:]], *args, **kwargs)
-
-        semgrep_module.run_json_tool = with_jobs  # only ever inside a throwaway measuring process
-        try:
-            return await super().run(root, paths, timeout)
-        finally:
-            semgrep_module.run_json_tool = original
-
-
 def bandit_inprocess(root: Path, paths: list[str]) -> tuple[list[Key], list[str]]:
     """Bandit through its manager API, driven as its CLI drives it (all tests, no config file)."""
     from bandit.core import config as b_config
@@ -365,7 +340,7 @@ class Sample:
 
 @dataclass
 class Bench:
-    engines: dict[str, Engine]  # PIPELINE and PIPELINE_J1
+    engines: dict[str, Engine]  # PIPELINE and PIPELINE_ALL
     analyzers: dict[str, Analyzer]  # the three as the engine holds them, plus SEMGREP_PY
     config: RepoConfig
     timeout: float
@@ -604,20 +579,21 @@ def print_inside(groups: dict[int, list[Paired]]) -> None:
 
 def print_jobs_probe(groups: dict[int, list[Paired]]) -> None:
     print(
-        "\nProbe: the pipeline with Semgrep limited to one job (`--jobs 1`; it defaults to one per core)."
+        "\nProbe: the pipeline with Semgrep on every core (`--jobs <cores>`, its own default), against the"
+        "\nbot's choice (every core but one while Bandit and ruff run beside it)."
         "\nSame changes and runs; 'same' = identical comments to the default pipeline."
     )
     rows = []
     for size, ps in groups.items():
-        same = sum(p.by_kind[PIPELINE_J1].keys == p.by_kind[PIPELINE].keys for p in ps)
+        same = sum(p.by_kind[PIPELINE_ALL].keys == p.by_kind[PIPELINE].keys for p in ps)
         rows.append([
-            str(size), med_p90(walls(ps, PIPELINE)), med_p90(walls(ps, PIPELINE_J1)),
-            med_p90(values(ps, lambda p: p.overhead(PIPELINE_J1))),
-            med_p90(values(ps, lambda p: p.contention(PIPELINE_J1))),
-            f"{num(median(inside(ps, PIPELINE_J1, 'bandit')))} / {num(median(inside(ps, PIPELINE_J1, 'semgrep')))}",
-            num(median(values(ps, lambda p: p.by_kind[PIPELINE_J1].cpu_children))), f"{same}/{len(ps)}",
+            str(size), med_p90(walls(ps, PIPELINE)), med_p90(walls(ps, PIPELINE_ALL)),
+            med_p90(values(ps, lambda p: p.overhead(PIPELINE_ALL))),
+            med_p90(values(ps, lambda p: p.contention(PIPELINE_ALL))),
+            f"{num(median(inside(ps, PIPELINE_ALL, 'bandit')))} / {num(median(inside(ps, PIPELINE_ALL, 'semgrep')))}",
+            num(median(values(ps, lambda p: p.by_kind[PIPELINE_ALL].cpu_children))), f"{same}/{len(ps)}",
         ])  # fmt: skip
-    headers = ["files", "pipeline", "pipeline -j1", "overhead -j1", "contention -j1", "bandit / semgrep in it",
+    headers = ["files", "pipeline", "pipeline -jall", "overhead -jall", "contention -jall", "bandit / semgrep in it",
                "cpu", "same"]  # fmt: skip
     print(table(headers, rows))
 
@@ -685,7 +661,7 @@ def report(groups: dict[int, list[Paired]], kinds: Sequence[str], bandit_import:
     print_walls(groups)
     verdicts = print_overhead(groups)
     print_inside(groups)
-    if PIPELINE_J1 in kinds:
+    if PIPELINE_ALL in kinds:
         print_jobs_probe(groups)
     print_memory(groups)
     if SEMGREP_PY in kinds:
@@ -759,13 +735,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     semgrep = analyzers["semgrep"]
     assert isinstance(semgrep, SemgrepAnalyzer)
     analyzers[SEMGREP_PY] = SemgrepAnalyzer(
-        semgrep.rules_dir, experimental=False, max_target_bytes=semgrep.max_target_bytes
+        semgrep.rules_dir,
+        experimental=False,
+        max_target_bytes=semgrep.max_target_bytes,
+        jobs=os.cpu_count() or 1,
     )
-    j1 = [SemgrepWithJobs(semgrep, 1) if a is semgrep else a for a in engine.analyzers]
+    # Semgrep alone runs at its own default, one job per core: its best time alone. The bot gives
+    # it one core less beside Bandit and ruff; the probe runs the pipeline with every core instead.
+    all_cores = SemgrepAnalyzer(
+        semgrep.rules_dir, experimental=semgrep.experimental, max_target_bytes=semgrep.max_target_bytes,
+        jobs=os.cpu_count() or 1,
+    )  # fmt: skip
+    analyzers["semgrep"] = all_cores
+    jall = [all_cores if a is semgrep else a for a in engine.analyzers]
     bench = Bench(
         engines={
             PIPELINE: Engine([Timed(a) for a in engine.analyzers], engine.catalog, settings),
-            PIPELINE_J1: Engine([Timed(a) for a in j1], engine.catalog, settings),
+            PIPELINE_ALL: Engine([Timed(a) for a in jall], engine.catalog, settings),
         },
         analyzers=analyzers,
         config=defaults.review,

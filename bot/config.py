@@ -108,6 +108,7 @@ class EngineSettings(_Strict):
     analyzer_timeout: float = Field(120.0, gt=0)
     max_file_bytes: int = Field(1_000_000, gt=0)
     semgrep_experimental: bool = True
+    semgrep_jobs: int | None = Field(None, ge=1)  # default: cores - 1 beside Python analyzers
     rules_dir: Path | None = None  # default: the bundled rules
 
 

@@ -52,7 +52,9 @@ class Engine:
         rules = settings.rules_dir or data_path("rules", "semgrep")
         analyzers: list[Analyzer] = [
             BanditAnalyzer(),
-            SemgrepAnalyzer(Path(rules), experimental=settings.semgrep_experimental),
+            SemgrepAnalyzer(
+                Path(rules), experimental=settings.semgrep_experimental, jobs=settings.semgrep_jobs
+            ),
             RuffAnalyzer(),
         ]
         return cls(analyzers, default_catalog(), settings)

@@ -208,3 +208,15 @@ def test_every_analyzer_result_has_a_catalog_entry():
 @pytest.mark.parametrize("analyzer", [BanditAnalyzer(), RuffAnalyzer()])
 def test_python_analyzers_want_python_only(analyzer):
     assert analyzer.wants("nova/a.py") and not analyzer.wants("README.rst")
+
+
+def test_semgrep_leaves_a_core_to_the_python_analyzers(monkeypatch):
+    """Bandit and ruff are single-threaded and run beside Semgrep on Python files (bench/engine.py)."""
+    rules = Path(data_path("rules", "semgrep"))
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    auto = SemgrepAnalyzer(rules)
+    assert auto.jobs_for(["nova/a.py", "tools/run.sh"]) == 3
+    assert auto.jobs_for(["tools/run.sh"]) == 4
+    assert SemgrepAnalyzer(rules, jobs=2).jobs_for(["nova/a.py"]) == 2
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert auto.jobs_for(["nova/a.py"]) == 1

@@ -12,6 +12,7 @@ against the rule's own message template.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -58,10 +59,29 @@ def message_pattern(template: str) -> re.Pattern[str]:
 class SemgrepAnalyzer:
     name = "semgrep"
 
-    def __init__(self, rules_dir: Path, experimental: bool = True, max_target_bytes: int = 5_000_000) -> None:
+    def __init__(
+        self,
+        rules_dir: Path,
+        experimental: bool = True,
+        max_target_bytes: int = 5_000_000,
+        jobs: int | None = None,
+    ) -> None:
         self.rules_dir = rules_dir
         self.experimental = experimental
         self.max_target_bytes = max_target_bytes
+        self.jobs = jobs
+
+    def jobs_for(self, paths: list[str]) -> int:
+        """Semgrep's ``--jobs``: ``jobs`` if set, else every core but one while the change has
+        Python files, because Bandit and ruff (single-threaded) run on them at the same time.
+
+        Measured with bench/engine.py on 2 cores: with all cores Semgrep and Bandit fight over
+        them and the pipeline spends ~0.2 s more on a 10-file change than with one job each.
+        """
+        if self.jobs is not None:
+            return self.jobs
+        cores = os.cpu_count() or 1
+        return max(1, cores - 1) if any(p.endswith(".py") for p in paths) else cores
 
     @cached_property
     def rules(self) -> list[dict]:
@@ -104,7 +124,7 @@ class SemgrepAnalyzer:
         argv = [
             tool_path("semgrep"), "scan", "--json", "--metrics=off", "--disable-version-check",
             "--no-git-ignore", "--quiet", f"--max-target-bytes={self.max_target_bytes}",
-            f"--timeout={max(1, int(timeout))}",
+            f"--timeout={max(1, int(timeout))}", f"--jobs={self.jobs_for(paths)}",
         ]  # fmt: skip
         if self.experimental:
             argv.append("--experimental")
