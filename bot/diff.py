@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
-from bot.model import FileStatus, Hunk
+from bot.model import ChangedFile, FileStatus, Hunk
 
 
 class DiffError(ValueError):
@@ -27,6 +27,21 @@ class FileDiff:
     old_path: str | None
     added_lines: frozenset[int]
     hunks: tuple[Hunk, ...]
+    removed_text: tuple[str, ...] = ()
+
+    def changed_file(
+        self, content: bytes | None, status: FileStatus | None = None, old_path: str | None = None
+    ) -> ChangedFile:
+        """The change model's file: these lines with the head ``content`` (None: not fetched)."""
+        return ChangedFile(
+            self.path,
+            status or self.status,
+            content,
+            old_path or self.old_path,
+            self.added_lines,
+            self.hunks,
+            self.removed_text,
+        )
 
 
 def _strip_prefix(path: str | None) -> str | None:
@@ -60,7 +75,7 @@ def parse_unified_diff(text: str) -> list[FileDiff]:
             status, path = FileStatus.RENAMED, new_path
         else:
             status, path = FileStatus.MODIFIED, new_path
-        added, hunks = _lines_of(pf)
+        added, hunks, removed = _lines_of(pf)
         result.append(
             FileDiff(
                 path=path,
@@ -68,19 +83,22 @@ def parse_unified_diff(text: str) -> list[FileDiff]:
                 old_path=old_path if status in (FileStatus.RENAMED, FileStatus.COPIED) else None,
                 added_lines=added,
                 hunks=hunks,
+                removed_text=removed,
             )
         )
     return result
 
 
-def _lines_of(pf) -> tuple[frozenset[int], tuple[Hunk, ...]]:
+def _lines_of(pf) -> tuple[frozenset[int], tuple[Hunk, ...], tuple[str, ...]]:
     added: set[int] = set()
     hunks = []
+    removed: list[str] = []
     for hunk in pf:
         added.update(line.target_line_no for line in hunk if line.is_added)
+        removed.extend(line.value.rstrip("\r\n") for line in hunk if line.is_removed)
         if hunk.target_length:
             hunks.append(Hunk(hunk.target_start, hunk.target_start + hunk.target_length - 1))
-    return frozenset(added), tuple(hunks)
+    return frozenset(added), tuple(hunks), tuple(removed)
 
 
 def parse_file_patch(path: str, patch: str) -> FileDiff:
@@ -110,7 +128,7 @@ def diff_contents(path: str, old: bytes | None, new: bytes, context: int = 3) ->
     diffs = parse_unified_diff(text)
     status = FileStatus.ADDED if old is None else FileStatus.MODIFIED
     fd = diffs[0]
-    return FileDiff(path, status, None, fd.added_lines, fd.hunks)
+    return FileDiff(path, status, None, fd.added_lines, fd.hunks, fd.removed_text)
 
 
 def _split(blob: bytes) -> list[str]:

@@ -3,13 +3,22 @@
 reviewdog's modes (see bot.model.FilterMode). The anchor is the finding's first line when the
 change touched it, else the first changed line inside the finding's range, so a comment always
 sits on a line the author wrote.
+
+One exception: a change that deletes the last use of an import or a local variable leaves the
+name unused on a line it did not touch. That finding is the change's doing, so ``added`` and
+``diff_context`` keep it, anchored on its own line (GitHub, which takes comments only inside
+the diff, gets it in the summary).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.analyzers.ruff import name_reference
 from bot.model import Change, ChangedFile, FilterMode, Finding
+
+# Findings that name something left unused: ruff F401 (import) and F841 (local variable).
+LEFT_UNUSED = {("ruff", "F401"), ("ruff", "F841")}
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,8 @@ def anchor(finding: Finding, file: ChangedFile | None, mode: FilterMode) -> Anch
         line = first_in_hunk
     else:
         line = first_added or finding.line
+    if line is None and mode is not FilterMode.FILE and left_unused_by_change(finding, file):
+        line = finding.line
     if line is None:
         return None
     end = max(line, finding.end_line)
@@ -46,6 +57,20 @@ def anchor(finding: Finding, file: ChangedFile | None, mode: FilterMode) -> Anch
     # A range must stay inside the anchor's hunk (GitHub refuses ranges that leave the diff).
     end = min(end, hunk.end) if hunk else line
     return Anchored(finding, line, end, hunk is not None)
+
+
+def left_unused_by_change(finding: Finding, file: ChangedFile) -> bool:
+    """Whether a line the change removed (outside comments and imports) used the name this
+    finding calls unused."""
+    name = finding.fields.get("name")
+    if (finding.tool, finding.rule_id) not in LEFT_UNUSED or not name or not file.removed_text:
+        return False
+    used = name_reference(name)
+    return any(used.search(line.split("#", 1)[0]) for line in file.removed_text if not _is_import(line))
+
+
+def _is_import(line: str) -> bool:
+    return line.lstrip().startswith(("import ", "from "))
 
 
 def select(findings: list[Finding], change: Change, mode: FilterMode) -> list[Anchored]:

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from bot.diff import DiffError, parse_unified_diff
-from bot.model import Change, ChangedFile, FileStatus
+from bot.model import Change, FileStatus
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
@@ -95,14 +95,7 @@ def change_from_git(repo: Path, base: str | None = None, head: str | None = None
     wanted = [d.path for d in diffs if d.status not in (FileStatus.DELETED, FileStatus.BINARY)]
     blobs = read_blobs(repo, head_sha, wanted)
     files = [
-        ChangedFile(
-            path=d.path,
-            status=d.status,
-            content=blobs.get(d.path) if d.status not in (FileStatus.DELETED, FileStatus.BINARY) else None,
-            old_path=d.old_path,
-            added_lines=d.added_lines,
-            hunks=d.hunks,
-        )
+        d.changed_file(blobs.get(d.path) if d.status not in (FileStatus.DELETED, FileStatus.BINARY) else None)
         for d in diffs
     ]
     title = git(repo, "log", "-1", "--format=%s", head_sha).decode(errors="replace").strip()

@@ -65,7 +65,8 @@ class ChangedFile:
 
     ``content`` is the head version (``None`` for deleted and binary files);
     ``added_lines`` are the new-side line numbers the change added or modified;
-    ``hunks`` the new-side extent of each hunk (added lines plus their context).
+    ``hunks`` the new-side extent of each hunk (added lines plus their context);
+    ``removed_text`` what the change took out (to tell which names it left unused).
     """
 
     path: str
@@ -74,6 +75,7 @@ class ChangedFile:
     old_path: str | None = None
     added_lines: frozenset[int] = frozenset()
     hunks: tuple[Hunk, ...] = ()
+    removed_text: tuple[str, ...] = ()  # the old-side lines the change deleted or replaced
 
     @property
     def reviewable(self) -> bool:

@@ -187,3 +187,30 @@ def test_demo_runs_on_embedded_defaults():
     assert proc.returncode == 0, proc.stderr
     assert "security defect" in proc.stdout.splitlines()[0]
     assert "nova/volume_utils.py:" in proc.stdout
+
+
+def test_deleting_the_last_use_of_an_import_reports_the_import(make_repo):
+    """The change leaves `utils` and `size` unused on lines it did not touch: it caused that."""
+    repo = make_repo()
+    base = (
+        "import os\n"
+        "from nova import utils\n\n\n"
+        "def resize(path):\n"
+        "    size = os.path.getsize(path)\n"
+        "    utils.execute('qemu-img', 'resize', path, size)\n"
+        "    # a comment naming os\n"
+        "    return path\n"
+    )
+    head = (
+        "import os\n"
+        "from nova import utils\n\n\n"
+        "def resize(path):\n"
+        "    size = os.path.getsize(path)\n"
+        "    return path\n"
+    )
+    repo.commit({"nova/resize.py": base}, "base")
+    repo.commit({"nova/resize.py": head}, "drop the resize call")
+    doc = json.loads(run_check("--repo", str(repo.root), "--format", "json").stdout)
+    found = sorted((c["line"], c["rule_id"]) for c in doc["comments"])
+    assert found == [(2, "F401"), (6, "F841")]
+    assert "`nova.utils`" in doc["comments"][0]["body"]

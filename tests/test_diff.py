@@ -75,10 +75,13 @@ def test_every_status_and_edge_case(make_repo):
 
 
 def test_github_patch_without_headers():
-    patch = "@@ -1,3 +1,4 @@\n a\n+b\n c\n d\n@@ -10,2 +11,3 @@\n x\n+y\n z"
+    patch = "@@ -1,3 +1,4 @@\n a\n+b\n c\n d\n@@ -10,3 +11,3 @@\n x\n-old(y)\n+y\n z"
     fd = parse_file_patch("pkg/m.py", patch)
     assert fd.added_lines == {2, 12}
     assert fd.hunks == (Hunk(1, 4), Hunk(11, 13))
+    assert fd.removed_text == ("old(y)",)
+    changed = fd.changed_file(b"content")
+    assert (changed.path, changed.removed_text, changed.added_lines) == ("pkg/m.py", ("old(y)",), {2, 12})
 
 
 def test_diff_contents_handles_crlf_and_missing_final_newline():
@@ -86,6 +89,7 @@ def test_diff_contents_handles_crlf_and_missing_final_newline():
     new = b"a\r\nB\r\nc\r\nd\r\n"
     fd = diff_contents("f.py", old, new)
     assert fd.added_lines == {2, 4}
+    assert fd.removed_text == ("b",)  # no "\r" left on the removed text
     assert diff_contents("f.py", None, b"x\ny\n").status is FileStatus.ADDED
     assert diff_contents("f.py", b"same\n", b"same\n").added_lines == frozenset()
 

@@ -67,6 +67,18 @@ async def test_an_unparsable_file_gets_an_inline_comment_at_the_error(engine, se
     assert any("old.py does not parse (line 4)" in e for e in review.errors)
 
 
+async def test_an_import_used_only_in_a_type_comment_is_used(engine, settings):
+    code = (
+        "import collections\n"
+        "from typing import List\n\n\n"
+        "def f(xs):\n"
+        "    out = []  # type: List[int]\n"
+        "    return out\n"
+    )
+    review = await engine.review(Change([added("typed.py", code)]), settings.review)
+    assert [(c.line, c.finding.rule_id) for c in review.comments] == [(1, "F401")]
+
+
 async def test_files_that_cannot_be_reviewed(engine, settings):
     big = "x = 1\n" * 200_000  # 1.2 MB
     change = Change(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.filter import anchor, select
+from bot.filter import anchor, left_unused_by_change, select
 from bot.model import Change, ChangedFile, FileStatus, FilterMode, Finding, Hunk, Severity
 from bot.suppress import is_suppressed
 
@@ -39,6 +39,28 @@ def finding(line: int, end: int | None = None, tool: str = "bandit", rule: str =
 def test_filter_modes_and_anchor(mode, line, end, expected):
     result = anchor(finding(line, end), FILE, mode)
     assert (None if result is None else (result.line, result.in_hunk)) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "removed", "expected"),
+    [
+        ("nova.utils", "    utils.execute(cmd)", True),  # from nova import utils
+        ("os.path", "    return os.path.join(a, b)", True),  # import os.path
+        ("nova.utils", "    self.utils.execute(cmd)", False),  # another object's attribute
+        ("nova.utils", "    # utils.execute used to be here", False),  # a comment
+        ("nova.utils", "from nova import utils, exception", False),  # the import line itself
+        ("nova.utils", "    utilsx = 1", False),  # a longer name
+    ],
+)
+def test_an_import_left_unused_by_removed_lines(name, removed, expected):
+    file = ChangedFile(
+        "m.py", FileStatus.MODIFIED, b"\n" * 40, added_lines=frozenset(), removed_text=(removed,)
+    )
+    unused = finding(2, tool="ruff", rule="F401", name=name)
+    assert left_unused_by_change(unused, file) is expected
+    anchored = anchor(unused, file, FilterMode.ADDED)
+    assert (anchored is not None and (anchored.line, anchored.in_hunk)) == ((2, False) if expected else False)
+    assert not left_unused_by_change(finding(2, tool="bandit", rule="B602", name=name), file)
 
 
 def test_files_outside_the_change_only_pass_nofilter():

@@ -2,7 +2,9 @@
 
 Selected codes: unused imports/variables, undefined and redefined names, ``is`` with a literal.
 A file ruff cannot parse yields one ``syntax-error`` finding at the first error; its other ruff
-findings are dropped, since pyflakes on a broken parse reports bogus names.
+findings are dropped, since pyflakes on a broken parse reports bogus names. An import used only
+in a ``# type:`` comment is used (pyflakes agrees; ruff does not read those comments), and on
+merged Nova code that was the only kind of F401 ruff raised.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ SELECT = ("F401", "F811", "F821", "F823", "F841", "F632")
 SYNTAX_ERROR = "syntax-error"
 _NAME = re.compile(r"`([^`]+)`")
 _SKIPPED = re.compile(r"Failed to lint (.+?): (.+)")
+_TYPE_COMMENT = re.compile(r"#\s*type:(?!\s*ignore\b)(.*)$", re.MULTILINE)
 
 
 class RuffAnalyzer:
@@ -68,10 +71,31 @@ class RuffAnalyzer:
                     fields={"name": name.group(1)} if name else {},
                 )
             )
-        result.findings = [f for f in findings if f.path not in broken] + list(broken.values())
+        findings = [f for f in findings if f.path not in broken and not _used_in_type_comment(f, root)]
+        result.findings = findings + list(broken.values())
         for path, f in broken.items():
             result.errors.append(f"{path} does not parse (line {f.line}): {f.message}")
         # ruff skips files it cannot read (e.g. not UTF-8) with only a warning on stderr.
         for match in _SKIPPED.finditer(out.stderr.decode("utf-8", errors="replace")):
             result.errors.append(f"ruff could not analyze {match.group(1)}: {match.group(2).strip()}")
         return result
+
+
+def _used_in_type_comment(finding: Finding, root: Path) -> bool:
+    name = finding.fields.get("name")
+    if finding.rule_id != "F401" or not name:
+        return False
+    try:
+        text = (root / finding.path).read_text("utf-8", errors="replace")
+    except OSError:
+        return False
+    reference = name_reference(name)
+    return any(reference.search(m.group(1)) for m in _TYPE_COMMENT.finditer(text))
+
+
+def name_reference(name: str) -> re.Pattern[str]:
+    """How code refers to a name ruff reports by its dotted path: by the first part
+    (``import os.path`` -> ``os.path.join``) or the last (``from nova import utils`` ->
+    ``utils.execute``), as a whole name that is not itself an attribute."""
+    parts = sorted({re.escape(name.split(".", 1)[0]), re.escape(name.rsplit(".", 1)[-1])})
+    return re.compile(rf"(?<![\w.])(?:{'|'.join(parts)})\b")

@@ -268,8 +268,7 @@ class GerritPlatform:
                     parent = await self.rest.get_base64(
                         f"{base}/files/{_fid(old_path or path)}/content", params={"parent": "1"}
                     )
-            fd = diff_contents(path, parent, content)
-            return ChangedFile(path, status, content, old_path, fd.added_lines, fd.hunks)
+            return diff_contents(path, parent, content).changed_file(content, status, old_path)
 
         files = await asyncio.gather(*(build(p, i) for p, i in listing.items() if p not in MAGIC_PATHS))
         change = Change(files=list(files), head=ctx["revision"])

@@ -303,15 +303,9 @@ class GitHubPlatform:
                 return ChangedFile(path, status, old_path=old_path)
             if not (config.wants_path(path) and wants(path)):
                 # Not for any analyzer: keep its lines (for placement) but fetch nothing.
-                fd = parse_file_patch(path, entry["patch"]) if entry.get("patch") else None
-                return ChangedFile(
-                    path,
-                    status,
-                    None,
-                    old_path,
-                    fd.added_lines if fd else frozenset(),
-                    fd.hunks if fd else (),
-                )
+                if not entry.get("patch"):
+                    return ChangedFile(path, status, None, old_path)
+                return parse_file_patch(path, entry["patch"]).changed_file(None, status, old_path)
             async with semaphore:
                 try:
                     content = await self._content(gh, repo, path, head)
@@ -329,7 +323,7 @@ class GitHubPlatform:
                     if status is not FileStatus.ADDED:
                         base = await self._content(gh, repo, old_path or path, pr["base"]["sha"])
                     fd = diff_contents(path, base, content)
-            return ChangedFile(path, status, content, old_path, fd.added_lines, fd.hunks)
+            return fd.changed_file(content, status, old_path)
 
         files = list(await asyncio.gather(*(build(e) for e in entries)))
         return Change(
