@@ -350,6 +350,42 @@ async def test_newer_push_cancels_the_running_scan_and_its_check_run(tmp_path, g
     assert second["conclusion"] == "neutral" and len(github.reviews) == 1
 
 
+def rerequested_payload(name: str = "patchwarden") -> dict:
+    """check_run.rerequested for PR #2, from the package's example (which is for another repo)."""
+    opened = opened_payload()
+    payload = fixture("github/check_run.rerequested.1.json")
+    payload["repository"], payload["installation"] = opened["repository"], opened["installation"]
+    run = payload["check_run"]
+    run.update(name=name, head_sha=opened["pull_request"]["head"]["sha"])
+    head = {k: opened["pull_request"]["head"][k] for k in ("ref", "sha")}
+    base = {k: opened["pull_request"]["base"][k] for k in ("ref", "sha")}
+    run["pull_requests"] = [{"number": 2, "id": opened["pull_request"]["id"], "head": head, "base": base}]
+    return payload
+
+
+async def test_drafts_wait_for_ready_and_rerun_of_our_check_rescans(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        draft = opened_payload()
+        draft["pull_request"]["draft"] = True
+        assert await post_github(url, "pull_request", draft, "d-1") == (
+            200, {"status": "ignored", "reason": "draft pull request"},
+        )  # fmt: skip
+        ready = opened_payload()
+        ready["action"] = "ready_for_review"
+        assert (await post_github(url, "pull_request", ready, "d-2"))[0] == 202
+        await wait_idle(service)
+        assert len(github.reviews) == 1 and comment_lines(github.reviews[0]) == [3, 12]
+
+        other = await post_github(url, "check_run", rerequested_payload("someone-else"), "d-3")
+        assert other[1]["reason"] == "check run 'someone-else' is not ours"
+        assert (await post_github(url, "check_run", rerequested_payload(), "d-4"))[0] == 202
+        await wait_idle(service)
+    assert len(github.reviews) == 2, "a re-run always scans, even the same head"
+    assert github.reviews[1]["comments"] == [], "nothing already commented is posted again"
+    assert [r["status"] for r in github.check_runs] == ["completed", "completed"]
+
+
 async def test_killed_after_202_still_reviews_after_restart(tmp_path, github):
     github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
     # First life: accepts and persists events but runs no scans, then dies by SIGKILL.
