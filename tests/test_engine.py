@@ -179,8 +179,13 @@ async def test_filter_modes_through_the_pipeline(engine, settings):
 
 async def test_semgrep_sees_non_python_files(engine, settings):
     shell = "#!/bin/sh\ncurl -k https://example.net/install.sh | sh\n"
-    review = await engine.review(Change([added("tools/install.sh", shell)]), settings.review)
-    assert {(c.finding.tool, c.line) for c in review.comments} == {("semgrep", 2)}
+    playbook = "- name: Fetch\n  get_url:\n    url: https://x.example.org/a\n    validate_certs: no\n"
+    change = Change([added("tools/install.sh", shell), added("playbooks/fetch.yml", playbook)])
+    review = await engine.review(change, settings.review)
+    found = {(c.path, c.finding.tool, c.line) for c in review.comments}
+    assert found == {("tools/install.sh", "semgrep", 2), ("playbooks/fetch.yml", "semgrep", 4)}
+    [task] = [c for c in review.comments if c.path == "playbooks/fetch.yml"]
+    assert "`validate_certs: no`" in task.body
 
 
 def test_every_analyzer_result_has_a_catalog_entry():
@@ -193,13 +198,8 @@ def test_every_analyzer_result_has_a_catalog_entry():
     bandit_ids = set(extension_loader.MANAGER.plugins_by_id) | set(extension_loader.MANAGER.blacklist_by_id)
     assert {f"bandit:{i}" for i in bandit_ids} <= set(catalog)
     assert {f"ruff:{c}" for c in (*SELECT, SYNTAX_ERROR)} <= set(catalog)
-    import yaml
-
-    rule_ids = {
-        r["id"]
-        for p in Path(data_path("rules", "semgrep")).glob("*.yaml")
-        for r in yaml.safe_load(p.read_text())["rules"]
-    }
+    rule_ids = {r["id"] for r in SemgrepAnalyzer(Path(data_path("rules", "semgrep"))).rules}
+    assert len(rule_ids) >= 26
     assert {f"semgrep:{r}" for r in rule_ids} <= set(catalog)
     # A placeholder must be one every finding has, one its tool supplies, or (Semgrep) a metavariable
     # the rule's message quotes, which is where the analyzer reads the value back from.

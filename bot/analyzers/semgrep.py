@@ -113,7 +113,10 @@ class SemgrepAnalyzer:
 
     @cached_property
     def rule_files(self) -> list[Path]:
-        return sorted(p for p in self.rules_dir.glob("*.yaml") if p.is_file())
+        # ``X.test.yaml`` is the annotated test target of a YAML rule file ``X.yaml``, not a rule file.
+        return sorted(
+            p for p in self.rules_dir.glob("*.yaml") if p.is_file() and not p.name.endswith(".test.yaml")
+        )
 
     def wants(self, path: str) -> bool:
         return PurePosixPath(path).name.endswith(self.suffixes) if self.suffixes else False
