@@ -117,8 +117,14 @@ async def test_serve_process_reviews_an_opened_pull_request(tmp_path, github):
         await wait_until(
             lambda: github.check_runs and github.check_runs[0]["status"] == "completed", what="check run"
         )
-        async with aiohttp.ClientSession() as session, session.get(serve.url + "/metrics") as resp:
-            metrics_text = await resp.text()
+        reviewed = 'patchwarden_jobs_total{outcome="reviewed",platform="github"} 1.0'
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):  # the job is counted just after its last API call
+                async with session.get(serve.url + "/metrics") as resp:
+                    metrics_text = await resp.text()
+                if reviewed in metrics_text:
+                    break
+                await asyncio.sleep(0.1)
     finally:
         serve.stop()
 
@@ -137,10 +143,10 @@ async def test_serve_process_reviews_an_opened_pull_request(tmp_path, github):
     run = github.check_runs[0]
     assert run["name"] == "patchwarden" and run["head_sha"] == review["commit_id"]
     assert run["conclusion"] == "neutral" and "security defect" in run["output"]["title"]
-    assert 'patchwarden_jobs_total{outcome="reviewed",platform="github"} 1.0' in metrics_text
-    # Every call carried the token.
-    assert (
-        all(r["headers"].get("Authorization") for r in github.requests if "headers" in r) or github.requests
+    assert reviewed in metrics_text
+    # Every call carried the token (the fake answers 401 otherwise, which would have failed the job).
+    assert github.requests and all(
+        r["headers"].get("Authorization") == f"token {TOKEN}" for r in github.requests
     )
 
 
@@ -153,22 +159,34 @@ async def test_synchronize_replies_on_fixed_findings_and_posts_no_duplicates(tmp
         assert comment_lines(first) == [3, 12]
         unused_comment = next(c for c in github.review_comments if c["line"] == 3)
 
-        new_sha = "b" * 40
-        github.push("Codertocat", "Hello-World", 2, {"net.py": FIXED}, new_sha)
-        sync = fixture("github/pull_request.synchronize.json")
-        sync["pull_request"]["head"]["sha"] = sync["after"] = new_sha
-        assert (await post_github(url, "pull_request", sync, "d-2"))[0] == 202
-        await wait_idle(service)
+        async def push(files: dict[str, bytes], sha: str, delivery: str) -> None:
+            github.push("Codertocat", "Hello-World", 2, files, sha)
+            sync = fixture("github/pull_request.synchronize.json")
+            sync["pull_request"]["head"]["sha"] = sync["after"] = sha
+            assert (await post_github(url, "pull_request", sync, delivery))[0] == 202
+            await wait_idle(service)
+
+        # The unused import is fixed; the shell call stays: the verdict does not change.
+        await push({"net.py": FIXED}, "b" * 40, "d-2")
+        assert len(github.reviews) == 1, "no new finding, same verdict: no second summary"
+        assert len(github.replies) == 1
+        reply = github.replies[0]
+        assert reply["in_reply_to_id"] == unused_comment["id"]
+        assert reply["body"].startswith(f"Fixed in {'b' * 7}")
+        assert [r["head_sha"] for r in github.check_runs] == [first["commit_id"], "b" * 40]
+        assert github.check_runs[1]["output"]["title"] == first["body"].splitlines()[0]
+
+        # The same defects, moved: still nothing new. Then the shell call is fixed: a new verdict.
+        await push({"net.py": b"# moved\n" + FIXED}, "c" * 40, "d-3")
+        threads = [c for c in github.review_comments if not c.get("in_reply_to_id")]
+        assert len(github.reviews) == 1 and len(threads) == 2, "a moved finding is not posted again"
+        await push({"net.py": BASE}, "d" * 40, "d-4")
 
     assert len(github.reviews) == 2
     second = github.reviews[-1]
-    assert second["commit_id"] == new_sha
-    assert second["comments"] == [], "the shell finding was already commented on: no duplicate"
-    assert "already commented on an earlier push" in second["body"]
-    assert len(github.replies) == 1
-    reply = github.replies[0]
-    assert reply["in_reply_to_id"] == unused_comment["id"]
-    assert reply["body"].startswith(f"Fixed in {new_sha[:7]}")
+    assert second["commit_id"] == "d" * 40 and second["comments"] == []
+    assert second["body"].splitlines()[0] == VERDICT_CLEAN
+    assert len(github.replies) == 2 and github.replies[1]["body"].startswith(f"Fixed in {'d' * 7}")
 
 
 async def test_rescan_from_trusted_untrusted_and_bot_users(tmp_path, github):

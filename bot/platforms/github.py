@@ -224,6 +224,7 @@ class GitHubPlatform:
                 "pr": pr,
                 "head": head,
                 "check_run_id": None,  # set by begin()
+                "requested": job.kind == "rescan",  # /rescan or a re-run: always answered
             },
         )
 
@@ -347,8 +348,11 @@ class GitHubPlatform:
         inline = [c for c in review.comments if c.in_hunk and c.fingerprint not in posted]
         outside = [c for c in review.comments if not c.in_hunk]
         repeated = [c for c in review.comments if c.fingerprint in posted]
-        failed = await self._post_review(gh, repo, number, head, review, inline, outside, repeated)
-        metrics.COMMENTS.labels("github").inc(len(inline) - len(failed))
+        if await self._nothing_new(gh, target, review, me, inline or outside):
+            log.info("%s: no new finding and the same verdict: check run and replies only", target.key)
+        else:
+            failed = await self._post_review(gh, repo, number, head, review, inline, outside, repeated)
+            metrics.COMMENTS.labels("github").inc(len(inline) - len(failed))
 
         for fingerprint, comment in posted.items():
             if fingerprint in current or fingerprint in already_fixed:
@@ -361,6 +365,21 @@ class GitHubPlatform:
             except BadRequest as exc:
                 log.warning("could not reply on comment %s: %s", comment["id"], exc)
         await self._finish_check_run(gh, repo, ctx.get("check_run_id"), review, config)
+
+    async def _nothing_new(
+        self, gh: PacedGitHubAPI, target: Target, review: Review, me: str, new: Sequence[Comment]
+    ) -> bool:
+        """A push that adds no comment and leaves the verdict as our last summary stated it gets no
+        new review (the check run and the "fixed" replies still say what changed): a pull request
+        under iteration should not collect one identical summary per push. Requests always answer."""
+        ctx = target.context
+        if new or ctx["requested"]:
+            return False
+        last = None
+        async for r in gh.getiter(f"/repos/{ctx['repo']}/pulls/{ctx['number']}/reviews?per_page=100"):
+            if r.get("user", {}).get("login") == me and SUMMARY_MARKER in (r.get("body") or ""):
+                last = r["body"]
+        return last is not None and last.splitlines()[0] == review.summary.splitlines()[0]
 
     async def _post_review(
         self,
