@@ -165,7 +165,8 @@ def test_broken_repo_config_falls_back_to_defaults(make_repo):
     assert len(doc["errors"]) == 1
     assert "filter_mode" in doc["errors"][0] and "max_inline_comments" in doc["errors"][0]
     assert "using the default configuration" in doc["errors"][0]
-    assert "**This review is incomplete**" in doc["summary"] or "filter_mode" in doc["summary"]
+    incomplete = doc["summary"].split("**This review is incomplete**", 1)[1]
+    assert "filter_mode: Input should be 'added', 'diff_context', 'file' or 'nofilter'" in incomplete
 
 
 def test_repo_config_opt_out_of_an_analyzer_and_a_rule(make_repo):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,14 +17,21 @@ RULES = Path(data_path("rules", "semgrep"))
 
 
 def test_rule_tests_pass():
+    """`semgrep --test`: every rule's `# ruleid:` lines match and its `# ok:` lines do not."""
     proc = subprocess.run(
-        [tool_path("semgrep"), "--test", "--metrics=off", "--disable-version-check", str(RULES)],
-        capture_output=True, text=True, timeout=300, env={**__import__("os").environ, **ENV},
+        [tool_path("semgrep"), "--test", "--json", "--metrics=off", "--disable-version-check", str(RULES)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **ENV},
     )  # fmt: skip
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-3000:]
-    assert "All tests passed" in output or "passed" in output.lower()
-    assert "0/" not in output.split("\n")[-2]  # a summary with zero passing would not be green
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["config_missing_tests"] == [] and report["config_with_errors"] == []
+    checks = {
+        rule: check for result in report["results"].values() for rule, check in result["checks"].items()
+    }
+    assert set(checks) == {r["id"] for r in SemgrepAnalyzer(RULES).rules}, "every rule is tested"
+    for rule, check in checks.items():
+        expected = [line for m in check["matches"].values() for line in m["expected_lines"]]
+        assert check["passed"] and expected, f"{rule}: {check}"
 
 
 def test_every_rule_has_a_test_file():
