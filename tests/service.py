@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import inspect
 import json
 import os
 import signal
@@ -151,13 +152,22 @@ async def post_github(
 
 
 async def wait_until(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """Poll ``predicate`` (plain or async) until it returns something true."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def jobs_finished(service: Service, count: int) -> bool:
+    """Whether ``count`` jobs have ended (done, failed or superseded) and none is pending or running."""
+    counts = await service.queue.counts()
+    return not counts.get("pending") and not counts.get("running") and sum(counts.values()) == count
 
 
 async def wait_idle(service: Service, timeout: float = 60) -> dict[str, int]:

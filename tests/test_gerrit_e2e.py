@@ -12,7 +12,15 @@ import yaml
 from bot.platforms.gerrit import TAG
 from bot.render import VERDICT_CLEAN
 from tests.fakes.gerrit import FakeGerrit, generate_ssh_keypair
-from tests.service import ServeProcess, fixture, make_settings, running_service, wait_idle, wait_until
+from tests.service import (
+    ServeProcess,
+    fixture,
+    jobs_finished,
+    make_settings,
+    running_service,
+    wait_idle,
+    wait_until,
+)
 
 PROJECT = "openstack/nova"
 USER, PASSWORD, HOOK_SECRET = "patchwarden", "http-secret", "hook-secret"
@@ -126,6 +134,30 @@ async def test_patchset_fix_rescan_and_own_review_ignored(tmp_path, gerrit):
     assert third.get("comments", {}) == {}  # nothing new, nothing fixed
     assert "already commented on an earlier patchset" in third["message"]
     assert len(await_jobs := jobs) == 2 and await_jobs[0]["key"] == f"gerrit:{PROJECT}~{change.number}"
+
+
+async def test_rescan_can_be_limited_to_a_group(tmp_path, gerrit):
+    reviewer = gerrit.add_account("Rita Core", "rcore", "rita@example.com")
+    gerrit.add_group("nova-core", [reviewer])
+    async with running_service(gerrit_settings(tmp_path, gerrit, rescan_group="nova-core")) as (
+        _url,
+        service,
+    ):
+        await gerrit.wait_for_stream(1, timeout=10)
+        change = gerrit.create_change(
+            PROJECT, "master", gerrit.owner, "Add run_hook", files={"nova/volume.py": HEAD}
+        )
+        await wait_until(lambda: reviews_of(gerrit, change.number), what="review of patchset 1")
+        await wait_idle(service)
+
+        gerrit.add_comment(change, gerrit.owner, "/rescan")  # the owner is not in nova-core
+        await wait_until(lambda: jobs_finished(service, 2), what="the owner's /rescan to be handled")
+        jobs = await service.queue.jobs()
+        assert len(reviews_of(gerrit, change.number)) == 1
+        assert "not in group 'nova-core'" in jobs[-1]["error"]
+
+        gerrit.add_comment(change, reviewer, "Patch Set 1:\n\n/rescan")
+        await wait_until(lambda: len(reviews_of(gerrit, change.number)) == 2, what="the member's rescan")
 
 
 def await_comments(g: FakeGerrit, change) -> dict[tuple[int, int], dict]:

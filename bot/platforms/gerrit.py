@@ -234,7 +234,13 @@ class GerritPlatform:
 
     async def _check_rescan_group(self, username: str) -> None:
         group = quote(self.settings.rescan_group or "", safe="")
-        members = await self.rest.get_json(f"/groups/{group}/members/", missing_ok=True) or []
+        members = await self.rest.get_json(f"/groups/{group}/members/", missing_ok=True)
+        if members is None:
+            log.error(
+                "gerrit.rescan_group %r does not exist or is not visible to %s: /rescan is refused",
+                self.settings.rescan_group, self.settings.user,
+            )  # fmt: skip
+            raise Skip(f"gerrit.rescan_group {self.settings.rescan_group!r} is not visible to the bot")
         if username not in {m.get("username") for m in members}:
             raise Skip(f"/rescan by {username!r}, who is not in group {self.settings.rescan_group!r}")
 

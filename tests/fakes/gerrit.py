@@ -584,6 +584,7 @@ class FakeGerrit:
         self.emit_ref_updated = emit_ref_updated
 
         self.accounts: dict[int, FakeAccount] = {}
+        self.groups: dict[str, list[int]] = {}  # group name -> member account ids
         self.http_passwords: dict[str, str] = {user: http_password}
         self.bot = FakeAccount(
             account_id=bot_account_id,
@@ -693,6 +694,10 @@ class FakeGerrit:
         if http_password is not None:
             self.http_passwords[username] = http_password
         return account.account_id
+
+    def add_group(self, name: str, member_ids: list[int]) -> None:
+        """A group whose members ``GET /a/groups/{name}/members/`` lists (visible to everyone)."""
+        self.groups[name] = list(member_ids)
 
     def account(self, account_id: int) -> FakeAccount:
         return self.accounts[account_id]
@@ -1957,6 +1962,13 @@ class FakeGerrit:
             if n == 3 and seg[2] == "name":
                 return self._json(request, acc.name)
             raise _RestError(404, "Not Found")
+
+        if seg[0] == "groups" and n in (3, 4) and seg[2] == "members" and seg[3:] in ([], [""]):
+            need("GET")
+            members = self.groups.get(seg[1])
+            if members is None:  # Gerrit: unknown and invisible groups look the same
+                raise _RestError(404, f"Not found: {seg[1]}")
+            return self._json(request, [self.accounts[i].info(True) for i in members])
 
         if seg[0] == "changes" and (n == 1 or (n == 2 and seg[1] == "")):
             need("GET")
