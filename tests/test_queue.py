@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 
-from bot.server.queue import ALREADY_REVIEWED, DUPLICATE_DELIVERY, JobQueue
+from bot.server.queue import ALREADY_REVIEWED, DUPLICATE_DELIVERY, JobQueue, JobRequest
 
 
 async def test_newer_job_supersedes_pending_one_with_the_same_key(tmp_path):
     q = JobQueue(tmp_path / "q.sqlite3")
-    first = await q.enqueue("github", "review", "github:o/r#1", {"head": "a"})
+    first = await q.enqueue("github", JobRequest("review", "github:o/r#1", {"head": "a"}))
     assert first.superseded == []
-    other = (await q.enqueue("github", "review", "github:o/r#2", {"head": "x"})).job_id
-    second = await q.enqueue("github", "review", "github:o/r#1", {"head": "b"})
+    other = (await q.enqueue("github", JobRequest("review", "github:o/r#2", {"head": "x"}))).job_id
+    second = await q.enqueue("github", JobRequest("review", "github:o/r#1", {"head": "b"}))
     assert second.superseded == [first.job_id]
     first, second = first.job_id, second.job_id
     states = {j["id"]: j["state"] for j in await q.jobs()}
@@ -24,9 +24,9 @@ async def test_newer_job_supersedes_pending_one_with_the_same_key(tmp_path):
 
 async def test_running_job_is_reported_for_cancellation_and_stays_superseded(tmp_path):
     q = JobQueue(tmp_path / "q.sqlite3")
-    job_id = (await q.enqueue("gerrit", "review", "k", {})).job_id
+    job_id = (await q.enqueue("gerrit", JobRequest("review", "k", {}))).job_id
     running = await q.claim()
-    assert (await q.enqueue("gerrit", "review", "k", {})).superseded == [running.id]
+    assert (await q.enqueue("gerrit", JobRequest("review", "k", {}))).superseded == [running.id]
     await q.supersede(running.id)
     await q.finish(running.id, "done")  # a late finish does not resurrect it
     assert {j["id"]: j["state"] for j in await q.jobs()}[job_id] == "superseded"
@@ -34,34 +34,34 @@ async def test_running_job_is_reported_for_cancellation_and_stays_superseded(tmp
 
 async def test_duplicate_delivery_is_recorded_with_its_job(tmp_path):
     q = JobQueue(tmp_path / "q.sqlite3")
-    assert (await q.enqueue("github", "review", "k", {}, delivery_id="d1")).job_id is not None
-    again = await q.enqueue("github", "review", "k", {}, delivery_id="d1")
+    assert (await q.enqueue("github", JobRequest("review", "k", {}), delivery_id="d1")).job_id is not None
+    again = await q.enqueue("github", JobRequest("review", "k", {}), delivery_id="d1")
     assert (again.job_id, again.skipped) == (None, DUPLICATE_DELIVERY)
     assert len(await q.jobs()) == 1
 
 
 async def test_automatic_event_for_a_reviewed_revision_is_skipped_but_rescan_is_not(tmp_path):
     q = JobQueue(tmp_path / "q.sqlite3")
-    first = await q.enqueue("gerrit", "review", "k", {"revision": "abc"}, once_per_revision=True)
+    first = await q.enqueue("gerrit", JobRequest("review", "k", {"revision": "abc"}, True))
     job = await q.claim()
     await q.finish(job.id, "done")
-    again = await q.enqueue("gerrit", "review", "k", {"revision": "abc"}, once_per_revision=True)
+    again = await q.enqueue("gerrit", JobRequest("review", "k", {"revision": "abc"}, True))
     assert (again.job_id, again.skipped) == (None, ALREADY_REVIEWED)
-    assert (await q.enqueue("gerrit", "rescan", "k", {"revision": "abc"})).job_id is not None
-    newer = await q.enqueue("gerrit", "review", "k", {"revision": "def"}, once_per_revision=True)
+    assert (await q.enqueue("gerrit", JobRequest("rescan", "k", {"revision": "abc"}))).job_id is not None
+    newer = await q.enqueue("gerrit", JobRequest("review", "k", {"revision": "def"}, True))
     assert newer.job_id is not None and first.job_id is not None
     # A revision whose job failed for good is tried again by the next event.
     assert (await q.claim()).id == newer.job_id
     await q.finish(newer.job_id, "failed")
-    retry = await q.enqueue("gerrit", "review", "k", {"revision": "def"}, once_per_revision=True)
+    retry = await q.enqueue("gerrit", JobRequest("review", "k", {"revision": "def"}, True))
     assert retry.job_id is not None
 
 
 async def test_jobs_survive_a_kill_and_running_ones_are_recovered(tmp_path):
     path = tmp_path / "q.sqlite3"
     q = JobQueue(path)
-    await q.enqueue("github", "review", "a", {"n": 1})
-    await q.enqueue("github", "review", "b", {"n": 2})
+    await q.enqueue("github", JobRequest("review", "a", {"n": 1}))
+    await q.enqueue("github", JobRequest("review", "b", {"n": 2}))
     in_flight = await q.claim()
     # No close(): the process dies here.
     again = JobQueue(path)
@@ -72,7 +72,7 @@ async def test_jobs_survive_a_kill_and_running_ones_are_recovered(tmp_path):
 
 async def test_retry_later_waits_and_counts_attempts(tmp_path):
     q = JobQueue(tmp_path / "q.sqlite3")
-    await q.enqueue("github", "review", "a", {"revision": "abc"})
+    await q.enqueue("github", JobRequest("review", "a", {"revision": "abc"}))
     job = await q.claim()
     await q.retry_later(job.id, 0.3, "boom")
     assert await q.claim() is None

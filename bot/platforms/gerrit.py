@@ -32,7 +32,7 @@ from bot.platforms.gerrit_events import SUBSCRIBED, change_key, decide, delivery
 from bot.server import metrics
 from bot.server.platform import PermanentError, Skip, Target, TransientError
 from bot.server.publishing import Rejected, post_in_batches
-from bot.server.queue import DUPLICATE_DELIVERY, Job
+from bot.server.queue import DUPLICATE_DELIVERY, Job, JobRequest
 
 if TYPE_CHECKING:
     from bot.server.app import Service
@@ -393,9 +393,7 @@ async def enqueue_event(service: Service, data: Any, source: str) -> str:
         return f"ignored: {decision.ignored}"
     outcomes = []
     for job in decision.jobs:
-        result = await service.enqueue(
-            "gerrit", job.kind, job.key, job.payload, delivery_id(data), job.once_per_revision
-        )
+        result = await service.enqueue("gerrit", job, delivery_id(data))
         if result.job_id is not None:
             outcomes.append("queued")
         else:
@@ -528,7 +526,7 @@ class EventStream:
                 "patchset": int(rev["_number"]),
                 "trigger": "catch-up",
             }
-            result = await self.service.enqueue("gerrit", "review", key, payload, once_per_revision=True)
+            result = await self.service.enqueue("gerrit", JobRequest("review", key, payload, True))
             queued += result.job_id is not None
         log.info(
             "Gerrit catch-up since %s: %d change(s) updated, %d queued", since, len(changes or []), queued

@@ -13,7 +13,8 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from bot.config import GerritSettings
-from bot.platforms.github_events import Decision, JobRequest
+from bot.platforms.decision import Decision
+from bot.server.queue import JobRequest
 
 RESCAN = re.compile(r"^\s*/rescan\s*$", re.MULTILINE)
 _HEADER = re.compile(r"^Patch Set \d+:.*$")

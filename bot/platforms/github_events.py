@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from gidgethub import BadRequest, ValidationFailure
@@ -18,6 +17,8 @@ from gidgethub.sansio import Event
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.config import GitHubSettings
+from bot.platforms.decision import Decision
+from bot.server.queue import JobRequest
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +31,6 @@ class WebhookError(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-@dataclass
-class JobRequest:
-    kind: str  # review | rescan
-    key: str
-    payload: dict[str, Any]
-    once_per_revision: bool = False  # automatic events: skip a revision already reviewed
-
-
-@dataclass
-class Decision:
-    """What a delivery amounts to: jobs to queue, or a reason it was ignored."""
-
-    jobs: list[JobRequest] = field(default_factory=list)
-    ignored: str | None = None
 
 
 # -- minimal shapes of the events we act on (extra fields allowed; old payloads lack many) ----

@@ -11,7 +11,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
@@ -20,7 +19,7 @@ from bot.pipeline import Engine
 from bot.platforms.github_events import WebhookError, decide, parse_webhook
 from bot.server import metrics
 from bot.server.platform import Platform
-from bot.server.queue import DUPLICATE_DELIVERY, Enqueued, JobQueue
+from bot.server.queue import DUPLICATE_DELIVERY, Enqueued, JobQueue, JobRequest
 from bot.server.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -35,19 +34,11 @@ class Service:
     workers: Workers
     background: list[asyncio.Task] = field(default_factory=list)
 
-    async def enqueue(
-        self,
-        platform: str,
-        kind: str,
-        key: str,
-        payload: dict[str, Any],
-        delivery_id: str | None = None,
-        once_per_revision: bool = False,
-    ) -> Enqueued:
+    async def enqueue(self, platform: str, request: JobRequest, delivery_id: str | None = None) -> Enqueued:
         """Persist a job; cancel a running scan it supersedes."""
-        result = await self.queue.enqueue(platform, kind, key, payload, delivery_id, once_per_revision)
+        result = await self.queue.enqueue(platform, request, delivery_id)
         if result.superseded:
-            self.workers.cancel_running(key, result.superseded)
+            self.workers.cancel_running(request.key, result.superseded)
         return result
 
 
@@ -124,9 +115,7 @@ async def github_webhook(request: web.Request) -> web.Response:
     skipped: list[str | None] = []
     for index, job in enumerate(decision.jobs):
         delivery = f"github:{event.delivery_id}" + (f":{index}" if index else "")
-        result = await service.enqueue(
-            "github", job.kind, job.key, job.payload, delivery, once_per_revision=job.once_per_revision
-        )
+        result = await service.enqueue("github", job, delivery)
         if result.skipped == DUPLICATE_DELIVERY:
             metrics.WEBHOOKS.labels("github", event.event, "duplicate").inc()
             return web.json_response({"status": "duplicate", "delivery": event.delivery_id})

@@ -59,6 +59,16 @@ class Job:
 
 
 @dataclass(frozen=True)
+class JobRequest:
+    """A job an event asks for, before it is queued."""
+
+    kind: str  # review | rescan
+    key: str  # jobs with the same key supersede each other (e.g. "github:o/r#12")
+    payload: dict[str, Any]
+    once_per_revision: bool = False  # automatic events: skip a revision already reviewed
+
+
+@dataclass(frozen=True)
 class Enqueued:
     """The outcome of :meth:`JobQueue.enqueue`: the new job, or why nothing was queued."""
 
@@ -102,23 +112,17 @@ class JobQueue:
 
         return await self._run(op)
 
-    async def enqueue(
-        self,
-        platform: str,
-        kind: str,
-        key: str,
-        payload: dict[str, Any],
-        delivery_id: str | None = None,
-        once_per_revision: bool = False,
-    ) -> Enqueued:
+    async def enqueue(self, platform: str, request: JobRequest, delivery_id: str | None = None) -> Enqueued:
         """Add a job; pending jobs with the same key are superseded.
 
         With ``delivery_id``, the delivery is recorded in the same transaction and a delivery seen
         before queues nothing: a redelivered webhook never queues a second scan, and a crash can
-        never record a delivery without its job. With ``once_per_revision``, nothing is queued
-        when a job for the same key and ``payload["revision"]`` exists that neither failed nor was
-        superseded (an automatic event for a head already reviewed; ``/rescan`` does not set it).
+        never record a delivery without its job. With ``request.once_per_revision``, nothing is
+        queued when a job for the same key and ``payload["revision"]`` exists that neither failed
+        nor was superseded (an automatic event for a head already reviewed; ``/rescan`` does not
+        set it).
         """
+        key, payload = request.key, request.payload
 
         def op() -> Enqueued:
             now = time.time()
@@ -132,7 +136,7 @@ class JobQueue:
                     if cur.rowcount == 0:
                         self._db.execute("COMMIT")
                         return Enqueued(None, [], DUPLICATE_DELIVERY)
-                if once_per_revision and self._revision_known(key, str(payload.get("revision"))):
+                if request.once_per_revision and self._revision_known(key, str(payload.get("revision"))):
                     self._db.execute("COMMIT")
                     return Enqueued(None, [], ALREADY_REVIEWED)
                 rows = self._db.execute(
@@ -144,7 +148,7 @@ class JobQueue:
                 )
                 cur = self._db.execute(
                     "INSERT INTO jobs(platform, kind, key, payload, created, updated) VALUES (?, ?, ?, ?, ?, ?)",
-                    (platform, kind, key, json.dumps(payload), now, now),
+                    (platform, request.kind, key, json.dumps(payload), now, now),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
