@@ -147,6 +147,10 @@ class GerritSettings(_Strict):
     vote_value: int = -1
     vote_min_severity: Severity = Severity.HIGH
     request_timeout: float = 30.0
+    catch_up_page_size: int = Field(100, ge=1, le=500, description="changes per catch-up query page")
+    stream_grace_seconds: float = Field(
+        120.0, ge=0, description="/healthz answers 503 once the SSH event stream has been down this long"
+    )
 
 
 class ServerSettings(_Strict):

@@ -584,3 +584,109 @@ async def test_diff_whitespace_modes_and_rename(gerrit: FakeGerrit, http: aiohtt
     renamed = await get_json(http, f"{base}/new_name.py/diff")
     assert renamed["change_type"] == "RENAMED"
     assert renamed["meta_a"]["name"] == "old_name.py"
+
+
+# ----------------------------------------------------------------------------- documented wire rules
+
+
+@pytest.mark.parametrize(
+    ("accept", "encoding"),
+    [
+        (None, "base64"),
+        ("text/plain", "base64"),
+        ("*/*", "base64"),
+        ("application/json, text/plain", "base64"),  # not the *only* value
+        ("application/json", "json"),
+        ("application/json; charset=UTF-8", "json"),
+    ],
+)
+async def test_get_content_negotiates_base64_or_json(
+    gerrit: FakeGerrit, accept: str | None, encoding: str
+) -> None:
+    """rest-api-changes.txt "Get Content" (revision files and /COMMIT_MSG) and rest-api-projects.txt
+    "Get Content" (branch files): base64 text/plain, "Alternatively, if the only value of the Accept
+    request header is application/json the content is returned as JSON string and
+    X-FYI-Content-Encoding is set to json"."""
+    change = make_change(gerrit)
+    gerrit.set_branch_file(PROJECT, "master", ".patchwarden.yaml", b"enabled: true\n")
+    base = f"/a/changes/{PROJECT_ENC}~{change.number}/revisions/current/files"
+    urls = {
+        f"{base}/src%2Fapp.py/content": NEW_PY,
+        f"{base}/src%2Fapp.py/content?parent=1": BASE_PY,
+        f"/a/projects/{PROJECT_ENC}/branches/master/files/.patchwarden.yaml/content": b"enabled: true\n",
+    }
+    headers = {**basic("patchwarden", "secret"), **({"Accept": accept} if accept else {})}
+    async with aiohttp.ClientSession(
+        base_url=gerrit.url, headers=headers, skip_auto_headers=["Accept"]
+    ) as http:
+        for url, expected in urls.items():
+            async with http.get(url) as resp:
+                assert resp.status == 200
+                assert resp.headers["X-FYI-Content-Encoding"] == encoding
+                body = await resp.read()
+            if encoding == "json":
+                assert resp.content_type == "application/json"
+                assert strip_xssi(body.decode()) == expected.decode()
+            else:
+                assert resp.content_type == "text/plain" and not body.startswith(b")]}'")
+                assert base64.b64decode(body, validate=True) == expected
+        async with http.get(f"{base}/%2FCOMMIT_MSG/content") as resp:
+            assert resp.headers["X-FYI-Content-Encoding"] == encoding
+
+
+async def test_errors_are_plain_text_without_the_xssi_prefix(
+    gerrit: FakeGerrit, http: aiohttp.ClientSession
+) -> None:
+    """rest-api.txt "Response Codes": errors carry a text/plain message and no JSON framing,
+    whatever the client accepts."""
+    change = make_change(gerrit)
+    for url, status in (
+        (f"/a/changes/{PROJECT_ENC}~{change.number}/revisions/current/files/nope.py/content", 404),
+        ("/a/changes/99999", 404),
+        ("/a/changes/?q=status:open&n=x", 400),
+    ):
+        async with http.get(url, headers={"Accept": "application/json"}) as resp:
+            body = await resp.text()
+            assert resp.status == status, (url, body)
+            assert resp.content_type == "text/plain" and not body.startswith(")]}'")
+
+
+async def test_query_limit_caps_n_and_marks_more_changes(
+    gerrit: FakeGerrit, http: aiohttp.ClientSession
+) -> None:
+    """rest-api-changes.txt "Query Changes": "If the number of changes matching the query exceeds
+    either the internal limit or a supplied n query parameter, the last change object has a
+    _more_changes: true JSON field set"; S / start skip changes."""
+    owner = gerrit.add_account("A", "a", "a@example.com")
+    for i in range(5):
+        gerrit.create_change(PROJECT, "master", owner, f"c{i}", base_files={}, files={f"f{i}": b"x\n"})
+        gerrit.advance_clock(1)
+    gerrit.query_limit = 2
+    numbers: list[int] = []
+    start = 0
+    while True:
+        page = await get_json(http, "/a/changes/", params={"q": "status:open", "n": "100", "S": str(start)})
+        assert len(page) <= 2
+        numbers += [c["_number"] for c in page]
+        start += len(page)
+        if not page or not page[-1].get("_more_changes"):
+            break
+        assert all("_more_changes" not in c for c in page[:-1])
+    assert numbers == [3969, 3968, 3967, 3966, 3965]
+    tail = await get_json(http, "/a/changes/", params={"q": "status:open", "start": "4"})
+    assert [c["_number"] for c in tail] == [3965] and "_more_changes" not in tail[0]
+
+
+async def test_age_operator(gerrit: FakeGerrit, http: aiohttp.ClientSession) -> None:
+    """user-search.txt "age:'AGE'": ``-age:1h`` is changes updated within the last hour, ``age:1h``
+    those older; a unit is required."""
+    owner = gerrit.add_account("A", "a", "a@example.com")
+    old = gerrit.create_change(PROJECT, "master", owner, "old", base_files={}, files={"a": b"x\n"})
+    gerrit.advance_clock(2 * 3600)
+    new = gerrit.create_change(PROJECT, "master", owner, "new", base_files={}, files={"b": b"x\n"})
+    recent = await get_json(http, "/a/changes/", params={"q": "status:open -age:1h"})
+    assert [c["_number"] for c in recent] == [new.number]
+    older = await get_json(http, "/a/changes/", params={"q": "status:open age:1hour"})
+    assert [c["_number"] for c in older] == [old.number]
+    async with http.get("/a/changes/", params={"q": "age:5"}) as resp:
+        assert resp.status == 400

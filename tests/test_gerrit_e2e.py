@@ -4,6 +4,7 @@ fake Gerrit, real analyzers."""
 from __future__ import annotations
 
 import json
+import socket
 
 import aiohttp
 import pytest
@@ -312,3 +313,88 @@ async def test_clean_patchset_and_optional_vote(tmp_path, gerrit):
     assert reviews_of(gerrit, ok.number)[0]["message"].splitlines()[0] == VERDICT_CLEAN
     assert reviews_of(gerrit, ok.number)[0]["labels"] == {"Code-Review": 0}
     assert reviews_of(gerrit, bad.number)[0]["labels"] == {"Code-Review": -1}
+
+
+async def test_catch_up_follows_more_changes_and_applies_the_live_skip_rules(tmp_path, gerrit):
+    """rest-api-changes.txt, "Query Changes": no answer holds more than the caller's query limit,
+    and the last change carries ``_more_changes``; catch-up must page with ``S`` until it is gone.
+    Missed events get exactly the decisions live ones would (cmd-stream-events.txt
+    patchset-created ``kind``; WIP and private changes)."""
+    gerrit.query_limit = 2  # the account's queryLimit capability: pages of two whatever n says
+    async with running_service(gerrit_settings(tmp_path, gerrit)) as (_url, service):
+        await gerrit.wait_for_stream(1, timeout=10)
+        rebased = gerrit.create_change(PROJECT, "master", gerrit.owner, "r", files={"nova/volume.py": HEAD})
+        await wait_until(lambda: reviews_of(gerrit, rebased.number), what="live review")
+        await wait_idle(service)
+        assert gerrit.drop_streams() == 1
+        # While the stream is down: five missed uploads, two of which live rules would skip.
+        gerrit.upload_patchset(rebased, {}, kind="TRIVIAL_REBASE", emit=False)
+        missed = [
+            gerrit.create_change(PROJECT, "master", gerrit.owner, f"m{i}", files={"nova/volume.py": HEAD},
+                                 emit=False)
+            for i in range(3)
+        ]  # fmt: skip
+        wip = gerrit.create_change(
+            PROJECT, "master", gerrit.owner, "wip", files={"nova/volume.py": HEAD}, wip=True, emit=False
+        )
+        await gerrit.wait_for_stream(1, timeout=20)
+        await wait_until(
+            lambda: all(reviews_of(gerrit, c.number) for c in missed), timeout=30, what="catch-up reviews"
+        )
+        await wait_idle(service)
+    for c in missed:
+        assert len(reviews_of(gerrit, c.number)) == 1
+        assert inline(reviews_of(gerrit, c.number)[0]) == [("nova/volume.py", 3), ("nova/volume.py", 13)]
+    assert reviews_of(gerrit, wip.number) == []
+    assert len(reviews_of(gerrit, rebased.number)) == 1  # the trivial rebase is not reviewed again
+    pages = [u for u in gerrit.request_urls if u.startswith("/a/changes/?")]
+    starts = sorted(int(u.split("S=")[1].split("&")[0]) for u in pages[-3:])
+    assert starts == [0, 2, 4], pages  # 5 open changes updated since the last event: 3 pages
+
+
+async def test_stream_survives_an_unexpected_failure_and_health_reports_it(tmp_path, gerrit):
+    """A catch-up answer the bot cannot read (here a 200 that is not JSON) must not end the
+    stream task for good: it restarts with backoff, and the missed patch set is still reviewed."""
+    settings = gerrit_settings(tmp_path, gerrit, stream_grace_seconds=0.3)
+    async with running_service(settings) as (url, service):
+        await gerrit.wait_for_stream(1, timeout=10)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/healthz") as resp:
+                assert resp.status == 200, await resp.text()
+            # The next catch-up gets garbage; the event of this patch set is lost.
+            gerrit.fail_next("GET", r"^/a/changes/$", status=200, body="<html>proxy error</html>")
+            live = gerrit.create_change(
+                PROJECT, "master", gerrit.owner, "live", files={"nova/volume.py": HEAD}
+            )
+            await wait_until(lambda: reviews_of(gerrit, live.number), what="live review")
+            assert gerrit.drop_streams() == 1
+            change = gerrit.create_change(
+                PROJECT, "master", gerrit.owner, "Missed", files={"nova/volume.py": HEAD}, emit=False
+            )
+            await wait_until(lambda: reviews_of(gerrit, change.number), timeout=30, what="catch-up review")
+            await wait_idle(service)
+            async with http.get(f"{url}/healthz") as resp:
+                assert resp.status == 200, await resp.text()
+    assert len(reviews_of(gerrit, change.number)) == 1
+
+
+async def test_healthz_is_503_while_the_stream_is_down_past_its_grace(tmp_path, gerrit):
+    with socket.socket() as sock:  # a loopback port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        dead_port = sock.getsockname()[1]
+    settings = gerrit_settings(tmp_path, gerrit, ssh_port=dead_port, stream_grace_seconds=0.3)
+    async with running_service(settings) as (url, _service), aiohttp.ClientSession() as http:
+
+        async def unhealthy() -> dict | None:
+            async with http.get(f"{url}/healthz") as resp:
+                return await resp.json() if resp.status == 503 else None
+
+        body = await wait_until(unhealthy, timeout=10, what="/healthz 503")
+        assert body["status"] == "unhealthy"
+        assert "Gerrit event stream down for" in body["problems"][0]
+        async with http.get(f"{url}/metrics") as resp:
+            text = await resp.text()
+        down = [
+            line for line in text.splitlines() if line.startswith("patchwarden_gerrit_stream_down_seconds ")
+        ]
+        assert down and float(down[0].split()[1]) > 0.3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import fnmatch
 import hmac
 import json
@@ -28,11 +29,11 @@ from aiohttp import web
 from bot.config import ConfigError, GerritSettings, RepoConfig
 from bot.diff import diff_contents
 from bot.model import Change, ChangedFile, Comment, FileStatus, Review
-from bot.platforms.gerrit_events import SUBSCRIBED, change_key, decide, delivery_id
+from bot.platforms.gerrit_events import SUBSCRIBED, decide, delivery_id
 from bot.server import metrics
 from bot.server.platform import PermanentError, Skip, Target, TransientError
 from bot.server.publishing import Rejected, post_in_batches
-from bot.server.queue import DUPLICATE_DELIVERY, Job, JobRequest
+from bot.server.queue import DUPLICATE_DELIVERY, Job
 
 if TYPE_CHECKING:
     from bot.server.app import Service
@@ -76,6 +77,8 @@ def _basic_auth(user: str, password: str) -> str:
 class GerritRest:
     """``/a/`` + HTTP Basic, XSSI prefix stripped, 5xx and connection errors retried."""
 
+    content_accept = "text/plain, */*"  # base64 from "Get Content"; the JSON form is decoded too
+
     def __init__(self, settings: GerritSettings, attempts: int = 4, backoff: float = 0.5) -> None:
         assert settings.url and settings.user and settings.http_password
         self.base = settings.url.rstrip("/") + "/a"
@@ -95,10 +98,11 @@ class GerritRest:
             await self._session.close()
 
     async def request(
-        self, method: str, path: str, body: Any = None, params: Any = None
-    ) -> tuple[int, bytes]:
+        self, method: str, path: str, body: Any = None, params: Any = None, accept: str = "application/json"
+    ) -> tuple[int, bytes, str | None]:
+        """One call, retried on 5xx and connection errors: (status, body, X-FYI-Content-Encoding)."""
         url = self.base + path
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json; charset=UTF-8"
@@ -110,6 +114,7 @@ class GerritRest:
                 ) as resp:
                     payload = await resp.read()
                     status = resp.status
+                    encoding = resp.headers.get("X-FYI-Content-Encoding")
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if attempt == self.attempts:
                     raise TransientError(f"Gerrit {method} {path}: {exc!r}") from exc
@@ -130,7 +135,7 @@ class GerritRest:
                 )
             if status >= 500:
                 raise TransientError(f"Gerrit {status} on {method} {path}")
-            return status, payload
+            return status, payload, encoding
         raise TransientError(f"Gerrit {method} {path}: out of attempts")  # pragma: no cover
 
     @staticmethod
@@ -140,23 +145,37 @@ class GerritRest:
         return json.loads(payload)
 
     async def get_json(self, path: str, params: Any = None, missing_ok: bool = False) -> Any:
-        status, payload = await self.request("GET", path, params=params)
+        status, payload, _ = await self.request("GET", path, params=params)
         if status == 404 and missing_ok:
             return None
         if status >= 400:
             raise PermanentError(f"Gerrit {status} on GET {path}: {payload[:200].decode(errors='replace')}")
         return self.decode(payload)
 
-    async def get_base64(self, path: str, params: Any = None) -> bytes | None:
-        status, payload = await self.request("GET", path, params=params)
-        if status == 404:
+    async def get_content(self, path: str, params: Any = None) -> bytes | None:
+        """A "Get Content" endpoint (a revision's file, a branch's file); None when absent.
+
+        Gerrit answers base64 text unless the *only* Accept value is application/json, when it
+        answers a JSON string instead (rest-api-changes.txt, "Get Content"). Ask for text and
+        decode by ``X-FYI-Content-Encoding`` either way, so any Gerrit or proxy works.
+        """
+        status, payload, encoding = await self.request("GET", path, params=params, accept=self.content_accept)
+        if status in (204, 404):
             return None
         if status >= 400:
             raise PermanentError(f"Gerrit {status} on GET {path}: {payload[:200].decode(errors='replace')}")
-        return base64.b64decode(payload)
+        if (encoding or "").lower() == "json" or (encoding is None and payload.startswith(XSSI_PREFIX)):
+            text = self.decode(payload)
+            if not isinstance(text, str):
+                raise PermanentError(f"Gerrit GET {path}: expected a JSON string, got {type(text).__name__}")
+            return text.encode("utf-8")
+        try:
+            return base64.b64decode(b"".join(payload.split()), validate=True)  # MIME line breaks allowed
+        except binascii.Error as exc:
+            raise PermanentError(f"Gerrit GET {path}: content is not base64 ({exc})") from exc
 
     async def post_json(self, path: str, body: Any) -> Any:
-        status, payload = await self.request("POST", path, body=body)
+        status, payload, _ = await self.request("POST", path, body=body)
         if status == 400:
             raise Rejected(payload[:500].decode(errors="replace"))
         if status >= 400:
@@ -191,6 +210,7 @@ class GerritPlatform:
         self.settings = settings
         self.rest = GerritRest(settings)
         self._account_id: int | None = None
+        self.stream: EventStream | None = None
 
     async def close(self) -> None:
         await self.rest.close()
@@ -222,7 +242,7 @@ class GerritPlatform:
             await self._check_rescan_group(job.payload.get("requested_by", ""))
         branch = info.get("branch") or job.payload["branch"]
         # The configuration comes from the change's target branch, never from the change.
-        config = await self.rest.get_base64(
+        config = await self.rest.get_content(
             f"/projects/{quote(project, safe='')}/branches/{quote(branch, safe='')}/files/.patchwarden.yaml/content"
         )
         return Target(
@@ -266,12 +286,12 @@ class GerritPlatform:
             if not (config.wants_path(path) and wants(path)):
                 return ChangedFile(path, status, None, old_path)
             async with semaphore:
-                content = await self.rest.get_base64(f"{base}/files/{_fid(path)}/content")
+                content = await self.rest.get_content(f"{base}/files/{_fid(path)}/content")
                 if content is None:
                     raise TransientError(f"{path} has no content in {target.key}")
                 parent = None
                 if status is not FileStatus.ADDED:
-                    parent = await self.rest.get_base64(
+                    parent = await self.rest.get_content(
                         f"{base}/files/{_fid(old_path or path)}/content", params={"parent": "1"}
                     )
             return diff_contents(path, parent, content).changed_file(content, status, old_path)
@@ -365,7 +385,19 @@ class GerritPlatform:
     async def start(self, service: Service) -> None:
         if self.settings.event_source != "ssh":
             return
-        await EventStream(self, service).run()
+        self.stream = EventStream(self, service)
+        await self.stream.run()
+
+    def health(self) -> str | None:
+        """Why this platform is unhealthy (the event stream down past its grace period), or None."""
+        if self.stream is None:
+            return None
+        down = self.stream.down_for()
+        if down is not None and down > self.settings.stream_grace_seconds:
+            return (
+                f"Gerrit event stream down for {down:.0f} s: {self.stream.last_error or 'not connected yet'}"
+            )
+        return None
 
 
 def _comment_input(c: Comment, lines: list[str]) -> dict[str, Any]:
@@ -429,7 +461,8 @@ async def gerrit_webhook(request: web.Request) -> web.Response:
 
 class EventStream:
     """``gerrit stream-events`` over SSH: reconnect with backoff and jitter, then catch up
-    through REST on what changed while disconnected."""
+    through REST on what changed while disconnected. Any failure, expected or not, restarts
+    the loop; only cancellation ends it."""
 
     def __init__(self, platform: GerritPlatform, service: Service, max_backoff: float = 60.0) -> None:
         self.platform = platform
@@ -437,20 +470,35 @@ class EventStream:
         self.settings = platform.settings
         self.max_backoff = max_backoff
         self.connected = asyncio.Event()
+        self.last_error: str | None = None
+        self._down_since: float | None = time.monotonic()
+
+    def down_for(self) -> float | None:
+        """Seconds since the stream was last up (or since start), None while it is up."""
+        if self._down_since is None:
+            return None
+        down = time.monotonic() - self._down_since
+        metrics.STREAM_DOWN_SECONDS.set(down)
+        return down
 
     async def run(self) -> None:
         failures = 0
         while True:
             try:
-                await self._catch_up()
                 await self._stream()
-                failures = 0
             except asyncio.CancelledError:
                 raise
             except (OSError, asyncssh.Error, TransientError, PermanentError) as exc:
-                failures += 1
-                log.warning("Gerrit event stream: %s", exc)
+                self.last_error = str(exc) or type(exc).__name__
+                log.warning("Gerrit event stream: %s", self.last_error)
+            except Exception as exc:  # a bug or an answer we did not expect: never stop listening
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("Gerrit event stream failed unexpectedly")
             finally:
+                # A stream that was up starts the backoff afresh; one that never came up grows it.
+                failures = 1 if self.connected.is_set() else failures + 1
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
                 metrics.STREAM_CONNECTED.set(0)
                 self.connected.clear()
             delay = min(self.max_backoff, 0.5 * 2 ** min(failures, 10)) * (0.5 + random.random())
@@ -476,7 +524,13 @@ class EventStream:
             async with conn.create_process(command) as proc:
                 log.info("Gerrit event stream connected to %s:%d", host, s.ssh_port)
                 metrics.STREAM_CONNECTED.set(1)
+                metrics.STREAM_DOWN_SECONDS.set(0)
+                self._down_since = None
+                self.last_error = None
                 self.connected.set()
+                # Catch up only now that the stream is open: what is uploaded meanwhile waits in
+                # the channel, so nothing falls between the query and the first streamed event.
+                await self._catch_up()
                 async for line in proc.stdout:
                     await self._handle_line(line)
                 err = (await proc.stderr.read()).strip()
@@ -486,7 +540,7 @@ class EventStream:
         try:
             data = json.loads(line)
             outcome = await enqueue_event(self.service, data, "ssh")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             log.warning("unreadable Gerrit event %r: %s", line[:200], exc)
             return
         created = data.get("eventCreatedOn")
@@ -495,39 +549,91 @@ class EventStream:
         log.info("gerrit %s %s: %s", data.get("type"), (data.get("change") or {}).get("number"), outcome)
 
     async def _catch_up(self) -> None:
-        """Queue the current patchset of every open change updated since the last event seen."""
+        """Queue the current patchset of every open change updated since the last event seen.
+
+        Each change goes through the same decision as a live ``patchset-created`` (one built from
+        its ChangeInfo), so trivial rebases, WIP and private changes are skipped exactly as they
+        would have been; pages follow ``_more_changes`` (rest-api-changes.txt, "Query Changes").
+        """
         last = await self.service.queue.get_state(LAST_EVENT_KEY)
+        started = int(time.time())
         if last is None:
-            await self.service.queue.set_state(LAST_EVENT_KEY, str(int(time.time())))
+            await self.service.queue.set_state(LAST_EVENT_KEY, str(started))
             return  # first start ever: nothing was missed
         since = datetime.fromtimestamp(float(last) - 120, UTC).strftime("%Y-%m-%d %H:%M:%S")
         query = f'status:open after:"{since}"'
-        if not self.settings.review_wip:
-            query += " -is:wip"
-        if not self.settings.review_private:
-            query += " -is:private"
-        changes = await self.platform.rest.get_json(
-            "/changes/", params=[("q", query), ("o", "CURRENT_REVISION"), ("n", "500")]
-        )
-        queued = 0
-        for info in changes or []:
-            current = info.get("current_revision")
-            if not current:
-                continue
-            rev = info["revisions"][current]
-            if rev.get("kind") in ("NO_CODE_CHANGE", "NO_CHANGE"):
-                continue
-            key = change_key(info["project"], int(info["_number"]))
-            payload = {
-                "project": info["project"],
-                "number": int(info["_number"]),
-                "branch": info["branch"],
-                "revision": current,
-                "patchset": int(rev["_number"]),
-                "trigger": "catch-up",
-            }
-            result = await self.service.enqueue("gerrit", JobRequest("review", key, payload, True))
-            queued += result.job_id is not None
-        log.info(
-            "Gerrit catch-up since %s: %d change(s) updated, %d queued", since, len(changes or []), queued
-        )
+        seen = queued = 0
+        start = 0
+        while True:
+            page = await self.platform.rest.get_json(
+                "/changes/",
+                params=[("q", query), ("o", "CURRENT_REVISION"), ("o", "DETAILED_ACCOUNTS"),
+                        ("n", str(self.settings.catch_up_page_size)), ("S", str(start))],
+            )  # fmt: skip
+            if not isinstance(page, list):
+                raise TransientError(f"Gerrit catch-up query answered {type(page).__name__}, not a list")
+            for info in page:
+                event = patchset_event_from_change(info)
+                if event is None:
+                    continue
+                outcome = await enqueue_event(self.service, event, "catch-up")
+                queued += outcome == "queued"
+            seen += len(page)
+            start += len(page)
+            if not page or not page[-1].get("_more_changes"):
+                break
+        # Everything up to the start of this catch-up is now queued: never look further back.
+        current = await self.service.queue.get_state(LAST_EVENT_KEY)
+        if current is None or float(current) < started:
+            await self.service.queue.set_state(LAST_EVENT_KEY, str(started))
+        log.info("Gerrit catch-up since %s: %d change(s) updated, %d queued", since, seen, queued)
+
+
+def _epoch(timestamp: str | None) -> int:
+    """Gerrit's REST timestamps ("2013-02-21 11:16:36.775000000", UTC) as stream-event seconds."""
+    if not timestamp:
+        return int(time.time())
+    return int(datetime.strptime(timestamp[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp())
+
+
+def _account(info: dict[str, Any] | None) -> dict[str, Any]:
+    info = info or {}
+    return {k: v for k, v in (("name", info.get("name")), ("email", info.get("email")),
+            ("username", info.get("username"))) if v is not None}  # fmt: skip
+
+
+def patchset_event_from_change(info: Any) -> dict[str, Any] | None:
+    """The ``patchset-created`` event (cmd-stream-events.txt) that announced a ChangeInfo's current
+    revision, so that catch-up and live events share one decision. None without a current revision."""
+    if not isinstance(info, dict) or not isinstance(info.get("revisions"), dict):
+        return None
+    current = info.get("current_revision")
+    rev = info["revisions"].get(current)
+    if not isinstance(rev, dict):
+        return None
+    uploader = _account(rev.get("uploader"))
+    created = _epoch(rev.get("created"))
+    return {
+        "type": "patchset-created",
+        "change": {
+            "project": info.get("project"),
+            "branch": info.get("branch"),
+            "id": info.get("change_id"),
+            "number": info.get("_number"),
+            "subject": info.get("subject"),
+            "owner": _account(info.get("owner")),
+            "status": info.get("status"),
+            "wip": bool(info.get("work_in_progress")),
+            "private": bool(info.get("is_private")),
+        },
+        "patchSet": {
+            "number": rev.get("_number"),
+            "revision": current,
+            "ref": rev.get("ref"),
+            "uploader": uploader,
+            "createdOn": created,
+            "kind": rev.get("kind", "REWORK"),
+        },
+        "uploader": uploader,
+        "eventCreatedOn": created,
+    }

@@ -134,7 +134,19 @@ async def github_webhook(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     counts = await service.queue.counts()
-    return web.json_response({"status": "ok", "queue": counts, "platforms": sorted(service.platforms)})
+    problems = [
+        problem
+        for platform in service.platforms.values()
+        if (health := getattr(platform, "health", None)) is not None and (problem := health())
+    ]
+    body = {
+        "status": "unhealthy" if problems else "ok",
+        "queue": counts,
+        "platforms": sorted(service.platforms),
+    }
+    if problems:
+        body["problems"] = problems
+    return web.json_response(body, status=503 if problems else 200)
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:

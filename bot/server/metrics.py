@@ -33,6 +33,12 @@ STREAM_CONNECTED = Gauge(
     "patchwarden_gerrit_stream_connected", "1 while the SSH event stream is up", registry=REGISTRY
 )
 
+STREAM_DOWN_SECONDS = Gauge(
+    "patchwarden_gerrit_stream_down_seconds",
+    "How long the SSH event stream has been down (0 while it is up)",
+    registry=REGISTRY,
+)
+
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

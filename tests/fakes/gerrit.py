@@ -190,6 +190,12 @@ def _label_vote(label: str, value: int) -> str:
     return f"{label}{value:+d}"
 
 
+def _only_accepts_json(request: web.Request) -> bool:
+    """True when the Accept header's one and only value is application/json (parameters allowed)."""
+    values = [v.strip() for h in request.headers.getall("Accept", []) for v in h.split(",") if v.strip()]
+    return len(values) == 1 and values[0].split(";", 1)[0].strip().lower() == "application/json"
+
+
 def _plain(status: int, text: str, headers: Mapping[str, str] | None = None) -> web.Response:
     """Gerrit's error bodies: text/plain, no XSSI prefix."""
     body = text if text.endswith("\n") or not text else text + "\n"
@@ -556,6 +562,26 @@ def _parse_query_time(value: str) -> datetime:
     raise _RestError(400, f"Invalid date/time: {value}")
 
 
+_AGE_UNITS = {
+    **dict.fromkeys(("s", "sec", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hr", "hour", "hours"), 3600),
+    **dict.fromkeys(("d", "day", "days"), 86400),
+    **dict.fromkeys(("w", "week", "weeks"), 7 * 86400),
+    **dict.fromkeys(("mon", "month", "months"), 30 * 86400),
+    **dict.fromkeys(("y", "year", "years"), 365 * 86400),
+}
+
+
+def _parse_age(value: str) -> timedelta:
+    """user-search.txt, "age:'AGE'": a number and a unit suffix (``-age:2d``: changed in the last
+    two days; ``age:2d``: not changed for two days). A bare number is refused."""
+    match = re.fullmatch(r"(\d+)\s*([a-z]+)", value.strip().lower())
+    if match is None or match.group(2) not in _AGE_UNITS:
+        raise _RestError(400, f"Unsupported age: {value}")
+    return timedelta(seconds=int(match.group(1)) * _AGE_UNITS[match.group(2)])
+
+
 # --------------------------------------------------------------------------- the fake
 
 
@@ -574,8 +600,13 @@ class FakeGerrit:
         strict_labels: bool = True,
         view_private_changes: bool = False,
         emit_ref_updated: bool = False,
+        query_limit: int = 500,
     ) -> None:
         self.user = user
+        self.query_limit = query_limit
+        """The caller's ``queryLimit`` capability (access-control.txt, "Query Limit"; 500 by default):
+        no query answers more changes than this, whatever ``n`` asks for, and the last change
+        carries ``_more_changes`` when more match (rest-api-changes.txt, "Query Changes")."""
         self.http_password = http_password
         self.strict_labels = strict_labels
         """Gerrit's ``change.strictLabels`` defaults to *false* (unknown labels / invalid values
@@ -1858,6 +1889,27 @@ class FakeGerrit:
             status=status, text=body, content_type="application/json", charset="UTF-8", headers=headers
         )
 
+    def _content(self, request: web.Request, data: bytes, fyi_type: str) -> web.Response:
+        """Get Content (rest-api-changes.txt "Get Content"; the same BinaryResult for branch files in
+        rest-api-projects.txt "Get Content"): base64 text, *unless the only value of the Accept
+        request header is application/json*, then ``)]}'`` + a JSON string and
+        ``X-FYI-Content-Encoding: json``."""
+        if _only_accepts_json(request):
+            body = XSSI_PREFIX + gson_dumps(data.decode("utf-8", errors="replace")) + "\n"
+            return web.Response(
+                status=200,
+                text=body,
+                content_type="application/json",
+                charset="UTF-8",
+                headers={
+                    "Content-Disposition": "attachment",
+                    "X-FYI-Content-Encoding": "json",
+                    "X-FYI-Content-Type": fyi_type,
+                    "X-Content-Type-Options": "nosniff",
+                },
+            )
+        return self._base64_body(data, fyi_type)
+
     def _base64_body(self, data: bytes, fyi_type: str) -> web.Response:
         return web.Response(
             status=200,
@@ -1994,7 +2046,7 @@ class FakeGerrit:
                     data = branch.files.get(seg[5])
                     if data is None:
                         raise _RestError(404, f"Not found: {seg[5]}")
-                    return self._base64_body(data, _content_type(seg[5], data))
+                    return self._content(request, data, _content_type(seg[5], data))
             if n == 2:
                 need("GET")
                 return self._json(request, {"id": quote(seg[1], safe=""), "name": seg[1], "state": "ACTIVE"})
@@ -2087,7 +2139,9 @@ class FakeGerrit:
     ) -> web.Response:
         if path == COMMIT_MSG:
             # Gerrit's GetContent returns the *current* patch set's full commit message here.
-            return self._base64_body(change.current.commit_message.encode("utf-8"), _content_type(path, None))
+            return self._content(
+                request, change.current.commit_message.encode("utf-8"), _content_type(path, None)
+            )
         parent = request.query.get("parent")
         if parent is not None:
             if parent != "1":
@@ -2097,7 +2151,7 @@ class FakeGerrit:
             data = ps.tree.get(path)
         if data is None:
             raise _RestError(404, f"Not found: {path}")
-        return self._base64_body(data, _content_type(path, data))
+        return self._content(request, data, _content_type(path, data))
 
     def _file_diff(
         self, request: web.Request, change: FakeChange, ps: FakePatchSet, path: str
@@ -2264,9 +2318,9 @@ class FakeGerrit:
         ]
         matched.sort(key=lambda c: (c.updated, c.number), reverse=True)
         matched = matched[start:]
-        more = limit is not None and len(matched) > limit
-        if limit is not None:
-            matched = matched[:limit]
+        limit = self.query_limit if limit is None else min(limit, self.query_limit)
+        more = len(matched) > limit
+        matched = matched[:limit]
         out = [self._change_info(c, opts, user) for c in matched]
         if more and out:
             out[-1]["_more_changes"] = True
@@ -2312,6 +2366,9 @@ class FakeGerrit:
         if op in ("after", "since"):
             when = _parse_query_time(value)
             return (lambda c: c.updated >= when), None
+        if op == "age":
+            age = _parse_age(value)
+            return (lambda c: c.updated <= self.now() - age), None
         if op in ("before", "until"):
             when = _parse_query_time(value)
             return (lambda c: c.updated <= when), None
