@@ -111,6 +111,7 @@ async def read_event(proc: asyncssh.SSHClientProcess[str], timeout: float = 5) -
 
 
 async def test_unauthenticated_and_wrong_password_get_401(gerrit: FakeGerrit) -> None:
+    """rest-api.txt "Authentication": ``/a/`` endpoints need HTTP Basic with the account's HTTP password; anything else is 401 with a ``WWW-Authenticate`` challenge."""
     async with aiohttp.ClientSession(base_url=gerrit.url) as anon:
         async with anon.get("/a/accounts/self") as resp:
             assert resp.status == 401
@@ -136,6 +137,7 @@ async def test_unauthenticated_and_wrong_password_get_401(gerrit: FakeGerrit) ->
 async def test_accounts_self_has_xssi_prefix_and_service_user_tag(
     gerrit: FakeGerrit, http: aiohttp.ClientSession
 ) -> None:
+    """rest-api.txt "Output Format" (the ``)]}'`` line before every JSON body) and rest-api-accounts.txt "Get Account" with ``self``; AccountInfo ``tags`` carries ``SERVICE_USER``."""
     async with http.get("/a/accounts/self") as resp:
         text = await resp.text()
     assert text.startswith(")]}'\n")
@@ -154,6 +156,7 @@ async def test_accounts_self_has_xssi_prefix_and_service_user_tag(
 
 
 async def test_post_requires_json_content_type(gerrit: FakeGerrit, http: aiohttp.ClientSession) -> None:
+    """rest-api.txt "Input Format": request bodies are ``application/json`` (UTF-8); anything else is 400."""
     change = make_change(gerrit)
     url = f"/a/changes/{PROJECT_ENC}~{change.number}/revisions/current/review"
     async with http.post(
@@ -170,6 +173,7 @@ async def test_post_requires_json_content_type(gerrit: FakeGerrit, http: aiohttp
 
 
 async def test_query_and_get_change(gerrit: FakeGerrit, http: aiohttp.ClientSession) -> None:
+    """rest-api-changes.txt "Query Changes" and "Get Change": ChangeInfo fields, ``o=`` options (unknown ones are 400), project~number identifiers."""
     change = make_change(gerrit, wip=True)
     other = gerrit.create_change(
         "other", "master", change.owner_id, "Elsewhere", base_files={}, files={"a": b"a\n"}
@@ -211,6 +215,7 @@ async def test_query_and_get_change(gerrit: FakeGerrit, http: aiohttp.ClientSess
 
 
 async def test_query_after_and_limit(gerrit: FakeGerrit, http: aiohttp.ClientSession) -> None:
+    """user-search.txt "after:'TIME'" and rest-api-changes.txt "Query Changes" (``n``, ``_more_changes`` on the last change only)."""
     owner = gerrit.add_account("A", "a", "a@example.com")
     for i in range(3):
         gerrit.create_change(PROJECT, "master", owner, f"c{i}", base_files={}, files={f"f{i}": b"x\n"})
@@ -228,6 +233,7 @@ async def test_query_after_and_limit(gerrit: FakeGerrit, http: aiohttp.ClientSes
 
 
 async def test_files_diff_and_content(gerrit: FakeGerrit, http: aiohttp.ClientSession) -> None:
+    """rest-api-changes.txt "List Files" (FileInfo ``status`` letters, ``size_delta``, magic ``/COMMIT_MSG``, ``parent``), "Get Diff" (DiffInfo ``meta_a``/``meta_b``, ``content`` chunks ``ab``/``a``/``b``/``skip``, ``context``) and "Get Content" (base64, ``parent``, 404)."""
     change = make_change(gerrit)
     gerrit.set_branch_file(PROJECT, "master", ".patchwarden.yaml", b"severity: high\n")
     base = f"/a/changes/{PROJECT_ENC}~{change.number}/revisions/current"
@@ -286,6 +292,7 @@ async def test_files_diff_and_content(gerrit: FakeGerrit, http: aiohttp.ClientSe
 
 
 async def test_review_on_path_not_in_revision_is_400(gerrit: FakeGerrit, http: aiohttp.ClientSession) -> None:
+    """rest-api-changes.txt "Set Review": a comment on a file that is not in the revision is 400 with a text/plain reason."""
     change = make_change(gerrit)
     status, text = await post_review(
         http, change, "current", {"message": "x", "comments": {"README.md": [{"line": 1, "message": "m"}]}}
@@ -299,6 +306,7 @@ async def test_review_on_path_not_in_revision_is_400(gerrit: FakeGerrit, http: a
 async def test_review_past_end_of_file_and_bad_range_are_400(
     gerrit: FakeGerrit, http: aiohttp.ClientSession
 ) -> None:
+    """rest-api-changes.txt "CommentInput" / "CommentRange": ``line`` is 1-based, a range has 1-based lines and 0-based characters and must not end before it starts (400). Past-the-end lines are refused too (the fake is stricter than Gerrit here, see _validate_comment)."""
     change = make_change(gerrit)
     cases = [
         {"src/app.py": [{"line": 32, "message": "past end"}]},
@@ -323,6 +331,7 @@ async def test_review_past_end_of_file_and_bad_range_are_400(
 
 
 async def test_labels_are_validated(gerrit: FakeGerrit, http: aiohttp.ClientSession) -> None:
+    """rest-api-changes.txt "Set Review" ReviewInput ``labels``: a vote outside the permitted range is refused (the fake behaves as with ``change.strictLabels``)."""
     change = make_change(gerrit)
     assert (await post_review(http, change, "current", {"labels": {"Code-Review": -1}}))[0] == 403
     gerrit.grant_label("Code-Review", -1, 1)
@@ -336,6 +345,7 @@ async def test_labels_are_validated(gerrit: FakeGerrit, http: aiohttp.ClientSess
 
 
 async def test_valid_review_is_recorded_and_listed(gerrit: FakeGerrit, http: aiohttp.ClientSession) -> None:
+    """rest-api-changes.txt "Set Review" (``tag``, ``notify``, ``in_reply_to``, ``unresolved``) and "List Change Comments" (CommentInfo ``patch_set``, ``change_message_id``, ``tag``, ``author``)."""
     change = make_change(gerrit)
     ps1 = change.current
     gerrit.upload_patchset(change, {"src/app.py": NEW_PY + b"more\n"})
@@ -418,6 +428,7 @@ async def test_fail_next_injects_errors_and_delays(gerrit: FakeGerrit, http: aio
 async def test_stream_delivers_patchset_created_then_comment_added(
     gerrit: FakeGerrit, http: aiohttp.ClientSession, ssh_key: Path
 ) -> None:
+    """cmd-stream-events.txt "patchset-created" and "comment-added" (and json.txt for the change, patchSet and account attributes: ``patchSet.kind``, ``approvals``, ``author``, ``eventCreatedOn``)."""
     async with await ssh_connect(gerrit, ssh_key) as conn:
         proc = await conn.create_process("gerrit stream-events")
         await gerrit.wait_for_stream()
@@ -454,6 +465,7 @@ async def test_stream_delivers_patchset_created_then_comment_added(
 
 
 async def test_stream_wire_format_is_gson_compact(gerrit: FakeGerrit, ssh_key: Path) -> None:
+    """cmd-stream-events.txt "Description": one compact JSON object per line."""
     async with await ssh_connect(gerrit, ssh_key) as conn:
         proc = await conn.create_process("gerrit stream-events")
         await gerrit.wait_for_stream()
@@ -463,6 +475,7 @@ async def test_stream_wire_format_is_gson_compact(gerrit: FakeGerrit, ssh_key: P
 
 
 async def test_stream_subscribe_filter(gerrit: FakeGerrit, ssh_key: Path) -> None:
+    """cmd-stream-events.txt "Options": ``--subscribe|-s`` limits the stream to the named event types."""
     async with await ssh_connect(gerrit, ssh_key) as conn:
         proc = await conn.create_process("gerrit stream-events -s comment-added --subscribe change-merged")
         await gerrit.wait_for_stream()
@@ -477,6 +490,7 @@ async def test_stream_subscribe_filter(gerrit: FakeGerrit, ssh_key: Path) -> Non
 
 
 async def test_private_change_events_are_not_streamed(gerrit: FakeGerrit, ssh_key: Path) -> None:
+    """cmd-stream-events.txt "Description": only events the user can see are sent (private changes of others are not)."""
     async with await ssh_connect(gerrit, ssh_key) as conn:
         proc = await conn.create_process("gerrit stream-events")
         await gerrit.wait_for_stream()
@@ -511,6 +525,7 @@ async def test_drop_streams_closes_the_channel(gerrit: FakeGerrit, ssh_key: Path
 
 
 async def test_ssh_rejects_wrong_key_and_password(gerrit: FakeGerrit, ssh_key: Path, tmp_path: Path) -> None:
+    """cmd-stream-events.txt "Access" / user-upload.txt "SSH": public-key authentication only."""
     other_key, _ = generate_ssh_keypair(tmp_path / "other")
     with pytest.raises(asyncssh.PermissionDenied):
         await ssh_connect(gerrit, other_key)
@@ -547,6 +562,7 @@ async def test_ssh_rejects_wrong_key_and_password(gerrit: FakeGerrit, ssh_key: P
 
 
 async def test_other_commands_fail_like_gerrit(gerrit: FakeGerrit, ssh_key: Path) -> None:
+    """cmd-index.txt: commands the fake does not serve fail with exit status 1, as an unknown or forbidden command does."""
     async with await ssh_connect(gerrit, ssh_key) as conn:
         result = await conn.run("gerrit query status:open", check=False)
         assert result.exit_status == 1
@@ -560,6 +576,7 @@ async def test_other_commands_fail_like_gerrit(gerrit: FakeGerrit, ssh_key: Path
 
 
 async def test_diff_whitespace_modes_and_rename(gerrit: FakeGerrit, http: aiohttp.ClientSession) -> None:
+    """rest-api-changes.txt "Get Diff" ``whitespace`` values and DiffInfo ``change_type`` RENAMED, with FileInfo ``old_path``."""
     owner = gerrit.add_account("A", "a", "a@example.com")
     change = gerrit.create_change(
         PROJECT,
