@@ -157,7 +157,9 @@ class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path("./patchwarden-data")
-    max_body_bytes: int = 5 * 1024 * 1024
+    max_body_bytes: int = Field(
+        25 * 1024 * 1024, ge=1, description="larger webhooks get 413; GitHub sends payloads up to 25 MB"
+    )
     workers: int = Field(2, ge=0, description="0: accept and queue events only (e.g. during maintenance)")
     max_attempts: int = Field(5, ge=1)
     retry_base_delay: float = Field(5.0, ge=0)

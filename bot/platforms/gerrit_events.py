@@ -2,15 +2,24 @@
 
 The same gidgethub Router as the GitHub side routes them (registration on the event type), so
 adding an event is one decorated function. Handlers never call Gerrit.
+
+Both sources (an SSH ``stream-events`` line, a webhooks-plugin delivery) go through
+:func:`parse_event` and :func:`decide`, which validate the event against a model of exactly
+the fields the bot reads (Documentation/cmd-stream-events.txt, json.txt): an envelope for every
+event (``type``, ``eventCreatedOn``, ``change`` as an object), the change and patchset
+attributes for the subscribed types. Anything else is an :class:`EventError` (a ValueError)
+with a one-line reason: the webhook answers 400, the stream logs the line and skips it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
+import pydantic_core
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
 from bot.config import GerritSettings
 from bot.platforms.decision import Decision
@@ -20,32 +29,146 @@ RESCAN = re.compile(r"^\s*/rescan\s*$", re.MULTILINE)
 _HEADER = re.compile(r"^Patch Set \d+:.*$")
 NEVER_REVIEWED_KINDS = {"NO_CODE_CHANGE", "NO_CHANGE"}
 SUBSCRIBED = ("patchset-created", "comment-added")
+_DIGITS = re.compile(r"[0-9]{1,10}")
+_REASON_MAX = 300
+_MODEL_NAME = re.compile(r" or instance of \w+")  # pydantic names our classes: not for answers
 
 router = Router()
+
+
+class EventError(ValueError):
+    """Not a Gerrit event the bot can read; the message is one line."""
+
+
+def _one_line(text: str) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= _REASON_MAX else flat[: _REASON_MAX - 1] + "…"
+
+
+# -- exactly the fields the bot reads ("any field may be missing"; others are kept, unread) -----
+def _whole_number(value: Any) -> Any:
+    """Gerrit sends numbers as JSON numbers (2.x sent some as digit strings): nothing else."""
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    return value
+
+
+def _epoch(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number of seconds since the epoch")
+    return value
+
+
+Number = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=2**31 - 1)]
+# finite, and a date datetime can represent (the stream's catch-up turns it back into one)
+EpochSeconds = Annotated[float, BeforeValidator(_epoch), Field(ge=0, le=253402300799, allow_inf_nan=False)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=1000)]
+Revision = Annotated[StrictStr, Field(pattern=r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")]
+
+
+class _Obj(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class GerritEvent(_Obj):
+    """The envelope every event must have, handled or not."""
+
+    type: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    eventCreatedOn: EpochSeconds | None = None
+    change: _Obj | None = None
+
+
+class _Account(_Obj):
+    username: StrictStr | None = None
+    email: StrictStr | None = None
+
+
+class _Change(_Obj):
+    project: Name
+    number: Number
+    branch: Name
+    wip: StrictBool = False
+    private: StrictBool = False
+    status: StrictStr = "NEW"
+
+
+class _PatchSet(_Obj):
+    number: Number
+    revision: Revision
+    kind: StrictStr = "REWORK"
+
+
+class _ChangeEvent(GerritEvent):
+    change: _Change
+    patchSet: _PatchSet
+    author: _Account | None = None  # both read for the delivery id
+    uploader: _Account | None = None
+
+
+class PatchsetCreatedEvent(_ChangeEvent):
+    pass
+
+
+class CommentAddedEvent(_ChangeEvent):
+    comment: StrictStr | None = None
+    tag: StrictStr | None = None
+
+
+EVENT_SHAPES: dict[str, type[GerritEvent]] = {
+    "patchset-created": PatchsetCreatedEvent,
+    "comment-added": CommentAddedEvent,
+}
+
+
+def parse_event(raw: bytes | str) -> dict[str, Any]:
+    """One stream line or webhook body → its JSON object; EventError when it is not one.
+
+    pydantic-core's parser bounds nesting (no RecursionError) and refuses invalid UTF-8, lone
+    surrogates and NaN/Infinity."""
+    try:
+        data = pydantic_core.from_json(raw, allow_inf_nan=False)
+    except (ValueError, TypeError) as exc:  # TypeError: a str with lone surrogates
+        raise EventError(_one_line(f"not JSON: {exc}")) from None
+    if not isinstance(data, dict):
+        raise EventError("not a Gerrit event: not a JSON object")
+    return data
+
+
+def validate_event(data: Any) -> GerritEvent:
+    """The event's model (the envelope for types without handlers); EventError otherwise."""
+    if not isinstance(data, dict):
+        raise EventError("not a Gerrit event: not a JSON object")
+    try:
+        envelope = GerritEvent.model_validate(data)
+        model = EVENT_SHAPES.get(envelope.type)
+        return model.model_validate(data) if model else envelope
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "event"
+        kind = data.get("type")
+        what = f"a valid {kind} event" if isinstance(kind, str) and kind in EVENT_SHAPES else "a Gerrit event"
+        msg = _MODEL_NAME.sub("", first["msg"])
+        raise EventError(_one_line(f"not {what}: {where}: {msg}")) from None
 
 
 def change_key(project: str, number: int) -> str:
     return f"gerrit:{project}~{number}"
 
 
+def _field(data: Any, key: str) -> Any:
+    return data.get(key) if isinstance(data, dict) else None
+
+
 def delivery_id(data: dict[str, Any]) -> str:
     """Gerrit events carry no id; this identifies one event across webhook retries."""
-    change = data.get("change") or {}
-    ps = data.get("patchSet") or {}
-    author = (data.get("author") or data.get("uploader") or {}).get("username", "")
-    return f"gerrit:{data.get('type')}:{change.get('project')}~{change.get('number')}:{ps.get('number')}:{author}:{data.get('eventCreatedOn')}"
-
-
-def _change_fields(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    change, ps = data.get("change"), data.get("patchSet")
-    if not isinstance(change, dict) or not isinstance(ps, dict):
-        raise ValueError("event has no change or patchSet object")
-    for key in ("project", "number", "branch"):
-        if key not in change:
-            raise ValueError(f"change.{key} is missing")
-    if "revision" not in ps or "number" not in ps:
-        raise ValueError("patchSet.revision or patchSet.number is missing")
-    return change, ps
+    change, ps = _field(data, "change"), _field(data, "patchSet")
+    author = _field(_field(data, "author") or _field(data, "uploader"), "username") or ""
+    return (
+        f"gerrit:{_field(data, 'type')}:{_field(change, 'project')}~{_field(change, 'number')}:"
+        f"{_field(ps, 'number')}:{author}:{_field(data, 'eventCreatedOn')}"
+    )
 
 
 def rescan_requested(comment: str) -> bool:
@@ -57,65 +180,64 @@ def rescan_requested(comment: str) -> bool:
 
 
 @router.register("patchset-created")
-async def on_patchset(event: Event, settings: GerritSettings, decision: Decision) -> None:
-    change, ps = _change_fields(event.data)
-    kind = ps.get("kind", "REWORK")
-    if kind in NEVER_REVIEWED_KINDS:
-        decision.ignored = f"patchset kind {kind}"
-    elif kind == "TRIVIAL_REBASE" and not settings.review_trivial_rebase:
+async def on_patchset(
+    event: Event, settings: GerritSettings, decision: Decision, ev: PatchsetCreatedEvent
+) -> None:
+    change, ps = ev.change, ev.patchSet
+    if ps.kind in NEVER_REVIEWED_KINDS:
+        decision.ignored = f"patchset kind {ps.kind}"
+    elif ps.kind == "TRIVIAL_REBASE" and not settings.review_trivial_rebase:
         decision.ignored = "trivial rebase"
-    elif change.get("wip") and not settings.review_wip:
+    elif change.wip and not settings.review_wip:
         decision.ignored = "work-in-progress change"
-    elif change.get("private") and not settings.review_private:
+    elif change.private and not settings.review_private:
         decision.ignored = "private change"
-    elif change.get("status", "NEW") != "NEW":
-        decision.ignored = f"change is {change.get('status')}"
+    elif change.status != "NEW":
+        decision.ignored = f"change is {_one_line(change.status)}"
     else:
         payload = {
-            "project": change["project"],
-            "number": int(change["number"]),
-            "branch": change["branch"],
-            "revision": ps["revision"],
-            "patchset": int(ps["number"]),
+            "project": change.project,
+            "number": change.number,
+            "branch": change.branch,
+            "revision": ps.revision,
+            "patchset": ps.number,
             "trigger": "patchset-created",
         }
-        decision.jobs.append(
-            JobRequest("review", change_key(change["project"], int(change["number"])), payload, True)
-        )
+        decision.jobs.append(JobRequest("review", change_key(change.project, change.number), payload, True))
 
 
 @router.register("comment-added")
-async def on_comment(event: Event, settings: GerritSettings, decision: Decision) -> None:
-    change, ps = _change_fields(event.data)
-    author = event.data.get("author") or {}
-    if settings.user and author.get("username") == settings.user:
+async def on_comment(
+    event: Event, settings: GerritSettings, decision: Decision, ev: CommentAddedEvent
+) -> None:
+    author = ev.author or _Account()
+    if settings.user and author.username == settings.user:
         decision.ignored = "our own comment"
         return
-    if str(event.data.get("tag", "")).startswith("autogenerated:"):
+    if (ev.tag or "").startswith("autogenerated:"):
         decision.ignored = "autogenerated comment"
         return
-    if not rescan_requested(str(event.data.get("comment", ""))):
+    if not rescan_requested(ev.comment or ""):
         decision.ignored = "no /rescan command"
         return
     payload = {
-        "project": change["project"],
-        "number": int(change["number"]),
-        "branch": change["branch"],
+        "project": ev.change.project,
+        "number": ev.change.number,
+        "branch": ev.change.branch,
         "revision": None,  # the current patchset, resolved when the job runs
-        "patchset": int(ps["number"]),
+        "patchset": ev.patchSet.number,
         "trigger": "rescan",
-        "requested_by": author.get("username") or author.get("email") or "",
+        "requested_by": author.username or author.email or "",
     }
-    decision.jobs.append(JobRequest("rescan", change_key(change["project"], int(change["number"])), payload))
+    decision.jobs.append(JobRequest("rescan", change_key(ev.change.project, ev.change.number), payload))
 
 
 async def decide(data: Any, settings: GerritSettings) -> Decision:
-    """Route one event; ValueError when it is not a Gerrit event we can read."""
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise ValueError("not a Gerrit event: no type")
+    """Validate and route one event; EventError (a ValueError) when it is not one the bot can read."""
+    ev = validate_event(data)
     decision = Decision()
-    if data["type"] not in SUBSCRIBED:
-        decision.ignored = f"{data['type']} is not handled"
+    if ev.type not in SUBSCRIBED:
+        decision.ignored = f"{_one_line(ev.type)} is not handled"
         return decision
-    await router.dispatch(Event(data, event=data["type"], delivery_id=delivery_id(data)), settings, decision)
+    await router.dispatch(Event(data, event=ev.type, delivery_id=delivery_id(data)), settings, decision, ev)
     return decision

@@ -3,18 +3,28 @@
 Probot-style: each handler is registered on an event name (and actions) with gidgethub's Router,
 so a new event is one decorated function. Handlers only decide; they never call GitHub. The
 work (fetching, reviewing, posting, reacting) happens in the queued job.
+
+Intake never trusts a byte it has not verified: the signature (``sha256=`` + 64 hex digits,
+HMAC-SHA256 over the exact raw body, compared in constant time) is checked before anything is
+decoded, and every delivery is validated against a model of exactly the fields the handlers
+read (an envelope for every event, one model per handled event) before a handler runs. A body
+that does not fit is a :class:`WebhookError` with a 4xx status and a one-line reason.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import parse_qs
 
-from gidgethub import BadRequest, ValidationFailure
+import pydantic_core
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from bot.config import GitHubSettings
 from bot.platforms.decision import Decision
@@ -24,74 +34,115 @@ log = logging.getLogger(__name__)
 
 RESCAN = re.compile(r"^\s*/rescan\s*$", re.MULTILINE)
 TRUSTED_ASSOCIATIONS = {"OWNER", "MEMBER", "COLLABORATOR"}
+SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")
+EVENT_NAME = re.compile(r"[a-z0-9_]{1,64}")
+DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,200}")  # GitHub sends a GUID; printable ASCII, bounded
+REASON_MAX = 300
+_MODEL_NAME = re.compile(r" or instance of \w+")  # pydantic names our classes: not for answers
+
+
+def one_line(text: str, limit: int = REASON_MAX) -> str:
+    """``text`` on one line, at most ``limit`` characters (for answers and log lines)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class WebhookError(Exception):
     def __init__(self, status: int, reason: str) -> None:
+        reason = one_line(reason)
         super().__init__(reason)
         self.status = status
         self.reason = reason
 
 
-# -- minimal shapes of the events we act on (extra fields allowed; old payloads lack many) ----
+def first_error(exc: ValidationError) -> str:
+    """The first validation error as ``where: what`` (never the offending value)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return f"{where}: {_MODEL_NAME.sub('', first['msg'])}"
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """JSON through pydantic-core's parser: nesting is bounded (no RecursionError), invalid UTF-8,
+    lone surrogates and NaN/Infinity are refused. ValueError with a one-line reason otherwise."""
+    try:
+        return pydantic_core.from_json(raw, allow_inf_nan=False)
+    except (ValueError, TypeError) as exc:  # TypeError: a str with lone surrogates
+        raise ValueError(one_line(str(exc))) from None
+
+
+# -- exactly the fields the handlers read (extra fields allowed; old payloads lack many) ------
 class _Loose(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+Id = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
+Number = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+Sha = Annotated[StrictStr, Field(pattern=r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")]
+RepoName = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=1000)]
+
+
+class GitHubEvent(_Loose):
+    """What is read of every delivery, handled or not."""
+
+    action: StrictStr | None = None
+
+
 class _Repo(_Loose):
-    full_name: str
+    full_name: RepoName
 
 
 class _User(_Loose):
-    login: str
-    type: str = "User"
+    login: Name
+    type: StrictStr = "User"
 
 
 class _Ref(_Loose):
-    sha: str
-    ref: str
+    sha: Sha
+    ref: StrictStr
 
 
 class _PullRequest(_Loose):
-    number: int
-    state: str = "open"
-    draft: bool = False
+    number: Number
+    state: StrictStr = "open"
+    draft: StrictBool = False
     head: _Ref
     base: _Ref
     user: _User
 
 
 class _Installation(_Loose):
-    id: int
+    id: Id
 
 
-class PullRequestEvent(_Loose):
-    action: str
+class PullRequestEvent(GitHubEvent):
+    action: StrictStr
     pull_request: _PullRequest
     repository: _Repo
     installation: _Installation | None = None
 
 
 class _IssuePR(_Loose):
-    url: str | None = None
+    url: StrictStr | None = None
 
 
 class _Issue(_Loose):
-    number: int
+    number: Number
     user: _User
-    state: str = "open"
+    state: StrictStr = "open"
     pull_request: _IssuePR | None = None
 
 
 class _Comment(_Loose):
-    id: int
-    body: str = ""
+    id: Id
+    body: StrictStr = ""
     user: _User
-    author_association: str = "NONE"
+    author_association: StrictStr = "NONE"
 
 
-class IssueCommentEvent(_Loose):
-    action: str
+class IssueCommentEvent(GitHubEvent):
+    action: StrictStr
     issue: _Issue
     comment: _Comment
     repository: _Repo
@@ -99,48 +150,127 @@ class IssueCommentEvent(_Loose):
 
 
 class _CheckRunPR(_Loose):
-    number: int
+    number: Number
 
 
 class _App(_Loose):
-    id: int | None = None
+    id: Id | None = None
 
 
 class _CheckRun(_Loose):
-    name: str
-    head_sha: str
+    name: StrictStr
+    head_sha: Sha
     pull_requests: list[_CheckRunPR] = []
     app: _App | None = None
 
 
-class CheckRunEvent(_Loose):
-    action: str
+class CheckRunEvent(GitHubEvent):
+    action: StrictStr
     check_run: _CheckRun
     repository: _Repo
     installation: _Installation | None = None
 
 
-def parse_webhook(headers: dict[str, str], body: bytes, secret: str) -> Event:
-    """Verify the signature over the raw body (constant time) and decode it; WebhookError otherwise."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    if "x-hub-signature-256" not in lower:
+class _Account(_Loose):
+    login: StrictStr | None = None
+
+
+class _InstallationAccount(_Loose):
+    account: _Account | None = None
+
+
+class HousekeepingEvent(GitHubEvent):
+    installation: _InstallationAccount | None = None
+    zen: StrictStr | None = None
+
+
+EVENT_SHAPES: dict[str, type[GitHubEvent]] = {
+    "pull_request": PullRequestEvent,
+    "issue_comment": IssueCommentEvent,
+    "check_run": CheckRunEvent,
+    "ping": HousekeepingEvent,
+    "installation": HousekeepingEvent,
+    "installation_repositories": HousekeepingEvent,
+}
+
+
+# -- verification and decoding ---------------------------------------------------------------
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in headers.items():
+        out.setdefault(k.lower(), v)
+    return out
+
+
+def signature_header(headers: Mapping[str, str]) -> str:
+    """The ``X-Hub-Signature-256`` value if it has the only accepted form, ``sha256=<64 hex>``.
+
+    Checked before the body is read. The SHA-1 ``X-Hub-Signature`` is never looked at, and a
+    ``sha1=`` value in the SHA-256 header is refused like any other malformed value."""
+    signature = _lower(headers).get("x-hub-signature-256")
+    if signature is None:
         raise WebhookError(401, "missing X-Hub-Signature-256")
-    if "x-github-event" not in lower or "x-github-delivery" not in lower:
+    if not SIGNATURE.fullmatch(signature):
+        raise WebhookError(401, "X-Hub-Signature-256 must be sha256= followed by 64 hex digits")
+    return signature
+
+
+def verify_signature(signature: str, body: bytes, secret: str) -> None:
+    """HMAC-SHA256 of the exact raw body, compared in constant time."""
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    given = signature.removeprefix("sha256=").lower()
+    if not hmac.compare_digest(given.encode("ascii"), expected.encode("ascii")):
+        raise WebhookError(401, "X-Hub-Signature-256 does not match the body (wrong secret or altered body)")
+
+
+def decode_webhook(headers: Mapping[str, str], body: bytes) -> Event:
+    """A verified body → gidgethub Event with a JSON object as its data; WebhookError otherwise."""
+    lower = _lower(headers)
+    name, delivery = lower.get("x-github-event"), lower.get("x-github-delivery")
+    if name is None or delivery is None:
         raise WebhookError(400, "missing X-GitHub-Event or X-GitHub-Delivery")
-    lower.pop("x-hub-signature", None)  # never fall back to the SHA-1 signature
+    if not EVENT_NAME.fullmatch(name):
+        raise WebhookError(400, "X-GitHub-Event is not an event name")
+    if not DELIVERY_ID.fullmatch(delivery):
+        raise WebhookError(400, "X-GitHub-Delivery must be 1-200 printable ASCII characters")
+    content_type = lower.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type == "application/json":
+        raw: bytes | str = body
+    elif content_type == "application/x-www-form-urlencoded":
+        try:
+            form = parse_qs(body.decode("utf-8"), errors="strict", max_num_fields=100)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise WebhookError(400, f"form body is not readable: {exc}") from None
+        if len(form.get("payload", [])) != 1:
+            raise WebhookError(400, "form body must have exactly one payload field")
+        raw = form["payload"][0]
+    else:
+        raise WebhookError(415, "Content-Type must be application/json or application/x-www-form-urlencoded")
     try:
-        event = Event.from_http(lower, body, secret=secret)
-    except ValidationFailure as exc:
-        raise WebhookError(401, f"bad signature: {exc}") from None
-    except BadRequest as exc:
-        raise WebhookError(400, str(exc) or "unsupported content type") from None
-    except ValueError as exc:  # body is not JSON
+        data = parse_json(raw)
+    except ValueError as exc:
         raise WebhookError(400, f"body is not JSON: {exc}") from None
-    if not isinstance(event.data, dict):
+    if not isinstance(data, dict):
         raise WebhookError(400, "body is not a JSON object")
-    return event
+    return Event(data, event=name, delivery_id=delivery)
 
 
+def parse_webhook(headers: Mapping[str, str], body: bytes, secret: str) -> Event:
+    """Verify the signature over the raw body (constant time) and decode it; WebhookError otherwise."""
+    verify_signature(signature_header(headers), body, secret)
+    return decode_webhook(headers, body)
+
+
+def validate(event: Event) -> GitHubEvent:
+    """The event's model (the envelope for events without handlers); WebhookError(400) otherwise."""
+    model = EVENT_SHAPES.get(event.event, GitHubEvent)
+    try:
+        return model.model_validate(event.data)
+    except ValidationError as exc:
+        raise WebhookError(400, f"not a valid {event.event} event: {first_error(exc)}") from None
+
+
+# -- handlers: each gets the validated model --------------------------------------------------
 def _key(repo: str, number: int) -> str:
     return f"github:{repo}#{number}"
 
@@ -156,8 +286,9 @@ router = Router()
 @router.register("pull_request", action="synchronize")
 @router.register("pull_request", action="reopened")
 @router.register("pull_request", action="ready_for_review")
-async def on_pull_request(event: Event, settings: GitHubSettings, decision: Decision) -> None:
-    ev = PullRequestEvent.model_validate(event.data)
+async def on_pull_request(
+    event: Event, settings: GitHubSettings, decision: Decision, ev: PullRequestEvent
+) -> None:
     pr = ev.pull_request
     if pr.draft and not settings.review_drafts:
         decision.ignored = "draft pull request"
@@ -168,8 +299,9 @@ async def on_pull_request(event: Event, settings: GitHubSettings, decision: Deci
 
 
 @router.register("issue_comment", action="created")
-async def on_comment(event: Event, settings: GitHubSettings, decision: Decision) -> None:
-    ev = IssueCommentEvent.model_validate(event.data)
+async def on_comment(
+    event: Event, settings: GitHubSettings, decision: Decision, ev: IssueCommentEvent
+) -> None:
     author = ev.comment.user
     if author.type == "Bot" or author.login.endswith("[bot]") or author.login == settings.bot_login:
         decision.ignored = f"comment by bot account {author.login}"
@@ -190,8 +322,9 @@ async def on_comment(event: Event, settings: GitHubSettings, decision: Decision)
 
 
 @router.register("check_run", action="rerequested")
-async def on_check_rerun(event: Event, settings: GitHubSettings, decision: Decision) -> None:
-    ev = CheckRunEvent.model_validate(event.data)
+async def on_check_rerun(
+    event: Event, settings: GitHubSettings, decision: Decision, ev: CheckRunEvent
+) -> None:
     run = ev.check_run
     if run.name != settings.check_run_name or (
         settings.app_id is not None and run.app is not None and run.app.id not in (None, settings.app_id)
@@ -210,33 +343,21 @@ async def on_check_rerun(event: Event, settings: GitHubSettings, decision: Decis
 @router.register("ping")
 @router.register("installation")
 @router.register("installation_repositories")
-async def on_housekeeping(event: Event, settings: GitHubSettings, decision: Decision) -> None:
-    target = (event.data.get("installation") or {}).get("account", {}).get("login") or event.data.get(
-        "zen", ""
-    )
-    log.info("github %s %s %s", event.event, event.data.get("action", ""), target)
+async def on_housekeeping(
+    event: Event, settings: GitHubSettings, decision: Decision, ev: HousekeepingEvent
+) -> None:
+    account = ev.installation.account if ev.installation else None
+    target = (account.login if account else None) or ev.zen or ""
+    log.info("github %s %s %s", event.event, ev.action or "", one_line(target, 100))
     decision.ignored = f"{event.event} noted"
 
 
-EVENT_SHAPES: dict[str, type[BaseModel]] = {
-    "pull_request": PullRequestEvent,
-    "issue_comment": IssueCommentEvent,
-    "check_run": CheckRunEvent,
-}
-
-
 async def decide(event: Event, settings: GitHubSettings) -> Decision:
-    """Route ``event`` to its handlers. WebhookError(400) when the body is not the event it claims."""
+    """Route ``event`` to its handlers. WebhookError(400) when the body is not the event it claims
+    (checked whatever the action: a 400 beats a silent ignore)."""
+    ev = validate(event)
     decision = Decision()
-    try:
-        model = EVENT_SHAPES.get(event.event)
-        if model is not None:  # check the shape whatever the action: 400 beats a silent ignore
-            model.model_validate(event.data)
-        await router.dispatch(event, settings, decision)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise WebhookError(400, f"not a valid {event.event} event: {where}: {first['msg']}") from None
+    await router.dispatch(event, settings, decision, ev)
     if not decision.jobs and decision.ignored is None:
-        decision.ignored = f"{event.event}.{event.data.get('action', '')} is not handled"
+        decision.ignored = f"{event.event}.{ev.action or ''} is not handled"
     return decision

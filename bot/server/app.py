@@ -13,10 +13,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from bot.config import ConfigError, Settings
 from bot.pipeline import Engine
-from bot.platforms.github_events import WebhookError, decide, parse_webhook
+from bot.platforms.github_events import (
+    WebhookError,
+    decide,
+    decode_webhook,
+    one_line,
+    signature_header,
+    verify_signature,
+)
 from bot.server import metrics
 from bot.server.platform import Platform
 from bot.server.queue import DUPLICATE_DELIVERY, Enqueued, JobQueue, JobRequest
@@ -33,6 +41,13 @@ class Service:
     platforms: dict[str, Platform]
     workers: Workers
     background: list[asyncio.Task] = field(default_factory=list)
+    warned: set[str] = field(default_factory=set)
+
+    def warn_once(self, key: str, message: str) -> None:
+        """Log ``message`` as a warning the first time ``key`` is seen by this service."""
+        if key not in self.warned:
+            self.warned.add(key)
+            log.warning("%s", message)
 
     async def enqueue(self, platform: str, request: JobRequest, delivery_id: str | None = None) -> Enqueued:
         """Persist a job; cancel a running scan it supersedes."""
@@ -81,36 +96,59 @@ def check_startup(settings: Settings) -> None:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, content-length or chunked: 413 above ``limit`` bytes, 400 when it breaks off.
+
+    ``request.content.read(n)`` returns what has arrived so far, not ``n`` bytes: read to EOF."""
     if request.content_length is not None and request.content_length > limit:
         raise WebhookError(413, f"body over {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise WebhookError(413, f"body over {limit} bytes")
-    return body
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := await request.content.readany():
+            size += len(chunk)
+            if size > limit:
+                raise WebhookError(413, f"body over {limit} bytes")
+            chunks.append(chunk)
+    except (BadHttpMessage, ConnectionError, asyncio.IncompleteReadError) as exc:
+        raise WebhookError(400, f"body could not be read: {type(exc).__name__}") from None
+    return b"".join(chunks)
 
 
-def _json_error(exc: WebhookError) -> web.Response:
+def rejected(platform: str, event: str | None, exc: WebhookError) -> web.Response:
+    """Count and answer a refused delivery: ``{"error": "<one line>"}`` with its 4xx status.
+
+    ``event`` is None until the sender is authenticated: only then may it name a label."""
+    log.warning(
+        "%s webhook %s rejected (%d): %s",
+        platform,
+        metrics.event_label(platform, event),
+        exc.status,
+        exc.reason,
+    )
+    metrics.WEBHOOKS.labels(platform, event, str(exc.status)).inc()
     return web.json_response({"error": exc.reason}, status=exc.status)
 
 
 async def github_webhook(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     gh = service.settings.github
-    event_name = request.headers.get("X-GitHub-Event", "?")
     if "github" not in service.platforms or not gh.webhook_secret:
         return web.json_response({"error": "GitHub is not configured on this server"}, status=404)
+    verified: str | None = None  # the event name, once the signature checks out
     try:
+        signature = signature_header(request.headers)  # malformed or missing: 401 before reading on
         body = await read_body(request, service.settings.server.max_body_bytes)
-        event = parse_webhook(dict(request.headers), body, gh.webhook_secret)
+        verify_signature(signature, body, gh.webhook_secret)
+        verified = request.headers.get("X-GitHub-Event")
+        event = decode_webhook(request.headers, body)
         decision = await decide(event, gh)
     except WebhookError as exc:
-        log.warning("github webhook %s rejected (%d): %s", event_name, exc.status, exc.reason)
-        metrics.WEBHOOKS.labels("github", event_name, str(exc.status)).inc()
-        return _json_error(exc)
+        return rejected("github", verified, exc)
     if not decision.jobs:
-        log.info("github %s %s ignored: %s", event.event, event.delivery_id, decision.ignored)
+        reason = one_line(str(decision.ignored))
+        log.info("github %s %s ignored: %s", event.event, event.delivery_id, reason)
         metrics.WEBHOOKS.labels("github", event.event, "ignored").inc()
-        return web.json_response({"status": "ignored", "reason": decision.ignored})
+        return web.json_response({"status": "ignored", "reason": reason})
     queued: list[int] = []
     skipped: list[str | None] = []
     for index, job in enumerate(decision.jobs):
