@@ -115,3 +115,71 @@ def deprecated():
     msg = _('Moved to http://git.openstack.org/cgit/openstack/ec2-api/')
     # ok: plaintext-http-url
     return exc.HTTPGone(explanation='http://git.openstack.org/cgit/openstack/ec2-api/')
+
+
+# --- tls-verification-disabled-setting ---------------------------------------
+def tls_settings(conf, host, url):
+    # ruleid: tls-verification-disabled-setting
+    self.ssl_verify = False
+    # ruleid: tls-verification-disabled-setting
+    api_insecure = True
+    # ruleid: tls-verification-disabled-setting
+    client = glanceclient.Client('2', endpoint, ssl_verify=False)
+    # ruleid: tls-verification-disabled-setting
+    kwargs = {'verify_ssl': False, 'timeout': 30}
+    # ruleid: tls-verification-disabled-setting
+    conn = vmware_session(host, cert_verify=False)
+    # ruleid: tls-verification-disabled-setting
+    urllib3.disable_warnings()
+    # ruleid: tls-verification-disabled-setting
+    requests.packages.urllib3.disable_warnings(InsecureRequestWarning)
+    # ruleid: tls-verification-disabled-setting
+    ssl._create_default_https_context = ssl._create_unverified_context
+    # ruleid: tls-verification-disabled-setting
+    opener = urllib.request.build_opener(HTTPSHandler(context_factory=ssl._create_unverified_context))
+    # ruleid: tls-verification-disabled-setting
+    conn = httplib.HTTPSConnection(host, port, key_file=key, cert_file=cert)
+    # ruleid: tls-verification-disabled-setting
+    cmd = ['skopeo', 'copy', '--src-tls-verify=false', src, dst]
+    # ruleid: tls-verification-disabled-setting
+    processutils.execute('curl', '--insecure', '-o', path, url)
+    # ruleid: tls-verification-disabled-setting
+    podman_cmd = ['podman', 'pull', '--tls-verify=false', image]
+
+
+def tls_settings_ok(conf, host, url, verify=False):
+    # ok: tls-verification-disabled-setting
+    self.ssl_verify = conf.glance.api_insecure is False
+    # ok: tls-verification-disabled-setting
+    client = glanceclient.Client('2', endpoint, ssl_verify=True)
+    # ok: tls-verification-disabled-setting
+    conn = http.client.HTTPSConnection(host, port, context=ctx)
+    # ok: tls-verification-disabled-setting
+    conn = httplib.HTTPSConnection(host, port, context=ssl.create_default_context())
+    # ok: tls-verification-disabled-setting
+    parser.add_argument('--insecure', action='store_true', help='Skip TLS verification')
+    # ok: tls-verification-disabled-setting
+    cmd = ['skopeo', 'copy', '--src-tls-verify=true', src, dst]
+    # ok: tls-verification-disabled-setting
+    self.insecure = conf.insecure
+    # ok: tls-verification-disabled-setting
+    cmd = ['ls', '-l', path]
+
+
+def make_session(insecure=True):
+    # ok: tls-verification-disabled-setting
+    return session.Session(verify=not insecure)
+
+
+# --- tls-verification-off-by-default ------------------------------------------
+opts = [
+    # ruleid: tls-verification-off-by-default
+    cfg.BoolOpt('api_insecure', default=True,
+                help='Allow to perform insecure SSL requests.'),
+    # ruleid: tls-verification-off-by-default
+    cfg.BoolOpt('ssl_verify', default=False, help='Verify HTTPS connections.'),
+    # ok: tls-verification-off-by-default
+    cfg.BoolOpt('insecure', default=False, help='Verify HTTPS connections.'),
+    # ok: tls-verification-off-by-default
+    cfg.BoolOpt('verify_ssl', default=True),
+]
