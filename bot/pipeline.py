@@ -20,6 +20,7 @@ from bot.analyzers import (
     RuffAnalyzer,
     SemgrepAnalyzer,
 )
+from bot.analyzers.masking import removed_masking
 from bot.config import EngineSettings, RepoConfig
 from bot.filter import select
 from bot.model import Change, Finding, Review
@@ -89,6 +90,7 @@ class Engine:
             findings += result.findings
             errors += result.errors
             timings.analyzers[result.tool] = result.seconds
+        findings += removed_masking(files)  # masking taken off a log call: seen only in the diff
         by_path = {f.path: f.text().splitlines() for f in files}
         kept = [
             f

@@ -8,12 +8,22 @@ directory.
 Semgrep's JSON carries the rendered message but not the metavariable bindings, so the values the
 catalog texts quote (``{arg}``, ``{url}``...) are read back out of the message by matching it
 against the rule's own message template.
+
+Blind spots are reported, never mistaken for a clean scan: a named file Semgrep did not scan, any
+error it reports (partial parsing included), and a Python file that is not valid Python 3.
+Semgrep's Python parser recovers from syntax errors and reads Python 2 (``print x``,
+``except E, e:``) without saying so; it still covers such a file, which Bandit cannot parse at
+all, but what sits on the lines it could not parse is unreviewed, so the summary says which file
+and why.
 """
 
 from __future__ import annotations
 
+import ast
+import asyncio
 import os
 import re
+import warnings
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
@@ -141,6 +151,16 @@ class SemgrepAnalyzer:
             result.errors.append(
                 f"semgrep: {where or 'run'}: {err.get('type', 'error')}: {_short(err.get('message', ''))}"
             )
+        scanned_list = (report.get("paths") or {}).get("scanned")
+        if scanned_list is not None:
+            scanned = set(scanned_list)
+            for path in paths:
+                if path not in scanned and os.path.normpath(path) not in scanned:
+                    result.errors.append(
+                        f"semgrep did not scan {path} (skipped); its rules did not run on it"
+                    )
+        python = [p for p in paths if p.endswith((".py", ".pyi"))]
+        result.errors += await asyncio.to_thread(not_python3_errors, root, python)
         for r in report.get("results", []):
             extra = r.get("extra", {})
             meta = extra.get("metadata", {}) or {}
@@ -160,6 +180,28 @@ class SemgrepAnalyzer:
                 )
             )
         return result
+
+
+def not_python3_errors(root: Path, paths: list[str]) -> list[str]:
+    """One line per file that does not parse as Python 3, naming where and why."""
+    errors = []
+    for path in paths:
+        try:
+            source = (root / path).read_bytes()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # invalid escape sequences and the like
+                compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        except OSError:
+            continue
+        except (SyntaxError, ValueError) as exc:
+            where = f"line {exc.lineno}: " if getattr(exc, "lineno", None) else ""
+            reason = getattr(exc, "msg", None) or str(exc)
+            errors.append(
+                f"semgrep: {path} is not valid Python 3 ({where}{_short(reason, 120)}); Semgrep read it "
+                "with its error-tolerant parser (Python 2 syntax included), so code on lines it could "
+                "not parse may be unreviewed"
+            )
+    return errors
 
 
 def _short(message: str, limit: int = 200) -> str:
