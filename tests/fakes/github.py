@@ -58,6 +58,8 @@ __all__ = [
     "FakeGitHub",
     "FakePull",
     "FileDiff",
+    "Submodule",
+    "Symlink",
     "compute_files",
     "generate_app_key",
     "git_blob_sha",
@@ -66,7 +68,16 @@ __all__ = [
 DOCS_URL = "https://docs.github.com/rest"
 REVIEW_DOCS_URL = "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request"
 CHECK_RUN_DOCS_URL = "https://docs.github.com/rest/checks/runs#create-a-check-run"
-RATE_LIMIT_DOCS_URL = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+RATE_LIMIT_DOCS_URL = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
+CONTENTS_DOCS_URL = "https://docs.github.com/rest/repos/contents#get-repository-content"
+BLOB_DOCS_URL = "https://docs.github.com/rest/git/blobs#get-a-blob"
+#: What a classic PAT / OAuth token gets from the check-run endpoints ("To create a check run, you
+#: must use a GitHub App"; "OAuth apps and personal access tokens (classic) cannot use this endpoint").
+CHECK_RUN_APP_ONLY_MESSAGE = "You must authenticate via a GitHub App."
+SECONDARY_RATE_LIMIT_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+    "If you reach out to GitHub Support for help, please include the request ID."
+)
 
 #: Conclusions an app may set on a check run (``stale`` is GitHub's alone).
 CHECK_RUN_CONCLUSIONS = frozenset(
@@ -82,6 +93,10 @@ CHECK_OUTPUT_LIMIT = 65535
 CHECK_ANNOTATIONS_PER_REQUEST = 50
 #: Files larger than this are served by the contents API without ``content`` (``encoding: none``).
 CONTENTS_JSON_MAX_BYTES = 1024 * 1024
+#: Neither the contents API nor the blobs API serves files larger than this ("up to 100 MB").
+BLOB_MAX_BYTES = 100 * 1024 * 1024
+#: Documented secondary limits on content-creating requests: (window seconds, requests).
+CONTENT_CREATION_LIMITS = ((60, 80), (3600, 500))
 #: GitHub lists at most this many files of a pull request.
 PULL_FILES_LIMIT = 3000
 #: Longest lifetime GitHub accepts for an app JWT, in seconds.
@@ -213,6 +228,89 @@ def _invalid_request(detail: str, documentation_url: str = DOCS_URL) -> _ApiErro
 
 def _missing(name: str, documentation_url: str = DOCS_URL) -> _ApiError:
     return _invalid_request(f'"{name}" wasn\'t supplied.', documentation_url)
+
+
+def _wrapped_base64(content: bytes) -> str:
+    """Base64 as GitHub serves it in ``content``: lines of 60 characters, each ending in ``\\n``."""
+    encoded = base64.b64encode(content).decode()
+    return "".join(encoded[i : i + 60] + "\n" for i in range(0, len(encoded), 60))
+
+
+def _resolve_link(link_path: str, target: str) -> str | None:
+    """The tree path a symlink's relative ``target`` names, or ``None`` if it leaves the tree."""
+    if target.startswith("/"):
+        return None
+    parts: list[str] = link_path.split("/")[:-1]
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts) or None
+
+
+def _too_large(resource: str, documentation_url: str) -> _ApiError:
+    """Over 100 MB: "This endpoint is not supported." (the fake's wording and error code)."""
+    return _ApiError(
+        403,
+        f"This API returns blobs up to {BLOB_MAX_BYTES // (1024 * 1024)} MB in size. The requested {resource} is too large to fetch via the API.",
+        errors=[{"resource": "Blob", "field": "data", "code": "too_large"}],
+        documentation_url=documentation_url,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Tree entries that are not regular files
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Symlink:
+    """A symbolic link (git mode 120000) in a tree; use it as a value in a files mapping.
+
+    Its git blob is the target path (no trailing newline), which is what a diff of it shows. The
+    contents API follows it when the target is a regular file of the same tree and describes it
+    (``type: symlink``, ``target``) otherwise.
+    """
+
+    target: str
+
+    @property
+    def blob(self) -> bytes:
+        return self.target.encode()
+
+
+@dataclass(frozen=True)
+class Submodule:
+    """A submodule (gitlink, mode 160000) pinned at commit ``sha`` of ``url``."""
+
+    sha: str
+    url: str = "https://github.com/octocat/Spoon-Knife.git"
+
+    @property
+    def blob(self) -> bytes:
+        """What ``git diff`` shows for a gitlink."""
+        return f"Subproject commit {self.sha}\n".encode()
+
+
+TreeValue = bytes | Symlink | Submodule
+
+
+def _diff_bytes(value: TreeValue | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return value.blob
+
+
+def _entry_sha(value: TreeValue) -> str:
+    """The object id git lists for a tree entry: a commit id for a gitlink, a blob id otherwise."""
+    if isinstance(value, Submodule):
+        return value.sha
+    return git_blob_sha(_diff_bytes(value) or b"")
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,35 +507,39 @@ def _similarity(old: bytes, new: bytes) -> float:
 def _file_diff(
     filename: str,
     status: Literal["added", "removed", "modified", "renamed"],
-    old: bytes | None,
-    new: bytes | None,
+    old_value: TreeValue | None,
+    new_value: TreeValue | None,
     previous_filename: str | None = None,
 ) -> FileDiff:
+    old, new = _diff_bytes(old_value), _diff_bytes(new_value)
     old_bytes, new_bytes = old or b"", new or b""
     binary = _is_binary(old_bytes) or _is_binary(new_bytes)
     hunks = () if binary else _make_hunks(old_bytes, new_bytes)
     rows = [row for hunk in hunks for row in hunk.rows]
+    listed = new_value if new_value is not None else old_value
     return FileDiff(
         filename=filename,
         status=status,
-        sha=git_blob_sha(new_bytes if new is not None else old_bytes),
+        sha=_entry_sha(listed) if listed is not None else git_blob_sha(b""),
         additions=sum(row.kind == "+" for row in rows),
         deletions=sum(row.kind == "-" for row in rows),
         binary=binary,
         hunks=hunks,
         previous_filename=previous_filename,
-        old_sha=git_blob_sha(old_bytes) if old is not None else None,
+        old_sha=_entry_sha(old_value) if old_value is not None else None,
     )
 
 
-def compute_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> list[FileDiff]:
+def compute_files(base: Mapping[str, TreeValue], head: Mapping[str, TreeValue]) -> list[FileDiff]:
     """The files of a change from ``base`` to ``head``, sorted by filename, as GitHub lists them.
 
     A removed and an added file whose contents are identical or at least 50 % similar are
     reported once, as ``renamed`` with ``previous_filename``. Unchanged files are not listed.
+    Symlinks and submodules (:class:`Symlink`, :class:`Submodule`) diff as git shows them (the
+    target path; ``Subproject commit <sha>``) and take no part in rename detection.
     """
-    removed = sorted(set(base) - set(head))
-    added = sorted(set(head) - set(base))
+    removed = sorted(name for name in set(base) - set(head) if isinstance(base[name], bytes))
+    added = sorted(name for name in set(head) - set(base) if isinstance(head[name], bytes))
     renames: dict[str, str] = {}  # new name -> old name
     for new_name in added:  # exact renames first, as git does
         for old_name in removed:
@@ -446,7 +548,7 @@ def compute_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> list[
                 break
     scored = sorted(
         (
-            (_similarity(base[old_name], head[new_name]), new_name, old_name)
+            (_similarity(_file_bytes(base[old_name]), _file_bytes(head[new_name])), new_name, old_name)
             for new_name in added
             if new_name not in renames
             for old_name in removed
@@ -474,6 +576,11 @@ def compute_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> list[
         elif base[name] != head[name]:
             diffs.append(_file_diff(name, "modified", base[name], head[name]))
     return diffs
+
+
+def _file_bytes(value: TreeValue) -> bytes:
+    assert isinstance(value, bytes)
+    return value
 
 
 def _git_diff_text(diffs: Iterable[FileDiff]) -> str:
@@ -521,8 +628,8 @@ class FakePull:
     data: dict[str, Any]
     base_sha: str
     base_ref: str
-    base_files: dict[str, bytes]
-    commits: dict[str, dict[str, bytes]]
+    base_files: dict[str, TreeValue]
+    commits: dict[str, dict[str, TreeValue]]
     head_sha: str
     _diff_cache: dict[str, list[FileDiff]] = field(default_factory=dict, repr=False)
 
@@ -531,7 +638,7 @@ class FakePull:
         return f"{self.owner}/{self.repo}"
 
     @property
-    def head_files(self) -> dict[str, bytes]:
+    def head_files(self) -> dict[str, TreeValue]:
         return self.commits[self.head_sha]
 
     def files(self, sha: str | None = None) -> list[FileDiff]:
@@ -548,7 +655,7 @@ class FakePull:
 @dataclass
 class _Branch:
     sha: str
-    overlay: dict[str, bytes] = field(default_factory=dict)
+    overlay: dict[str, TreeValue] = field(default_factory=dict)
 
 
 @dataclass
@@ -557,7 +664,7 @@ class _Repo:
     name: str
     data: dict[str, Any]
     installation_id: int | None = None
-    commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    commits: dict[str, dict[str, TreeValue]] = field(default_factory=dict)
     branches: dict[str, _Branch] = field(default_factory=dict)
     pulls: dict[int, FakePull] = field(default_factory=dict)
     issues: set[int] = field(default_factory=set)
@@ -570,7 +677,7 @@ class _Repo:
     def default_branch(self) -> str:
         return str(self.data.get("default_branch") or "main")
 
-    def tree(self, ref: str) -> dict[str, bytes] | None:
+    def tree(self, ref: str) -> dict[str, TreeValue] | None:
         """Files at a branch name (``refs/heads/`` optional) or commit sha; ``None`` if unknown.
 
         A branch's files are its commit's files plus whatever :meth:`FakeGitHub.set_branch_file`
@@ -586,6 +693,15 @@ class _Repo:
                 if branch.sha == ref:
                     files.update(branch.overlay)
             return files
+        return None
+
+    def blob(self, sha: str) -> bytes | None:
+        """The git blob with object id ``sha`` in any commit or branch of the repository."""
+        trees = [*self.commits.values(), *(b.overlay for b in self.branches.values())]
+        for tree in trees:
+            for value in tree.values():
+                if not isinstance(value, Submodule) and _entry_sha(value) == sha:
+                    return _diff_bytes(value)
         return None
 
 
@@ -663,7 +779,8 @@ class FakeGitHub:
     * :attr:`reactions`: ``content``, ``subject`` (``issue_comment``/``review_comment``),
       ``comment_id``, ``repository``, ``user``.
     * :attr:`issue_comments`: issue (conversation) comments, seeded or posted.
-    * :attr:`requests`: every request: ``method``, ``path``, ``query``, ``headers`` (a subset),
+    * :attr:`requests`: every request: ``method``, ``path`` (decoded), ``raw_path`` (as sent),
+      ``query``, ``headers`` (a subset),
       ``json`` (parsed body or ``None``), ``time`` (``time.monotonic()``) and ``status``.
     * :attr:`token_exchanges`: each installation token issued: ``installation_id``, ``token``,
       ``expires_at``, ``claims`` (of the JWT used), ``repositories``, ``time``.
@@ -675,19 +792,25 @@ class FakeGitHub:
         app_private_key_pem: bytes | None = None,
         token: str | None = None,
         *,
+        token_kind: Literal["pat", "installation"] = "pat",
         app_slug: str = "patchwarden",
         token_lifetime: float = 3600.0,
         max_patch_bytes: int | None = 1_000_000,
         default_per_page: int = 30,
         max_per_page: int = 100,
         rate_limit: int = 5000,
+        content_creation_limits: Iterable[tuple[float, int]] = CONTENT_CREATION_LIMITS,
         host: str = "127.0.0.1",
     ) -> None:
         """Configure the fake (it is not serving until started).
 
         :param app_id: the GitHub App id JWTs must name in ``iss``.
         :param app_private_key_pem: the app's private key; the fake verifies JWTs with its public half.
-        :param token: a static token (like a PAT) accepted on every non-app endpoint.
+        :param token: a static token accepted on every non-app endpoint.
+        :param token_kind: what the static token is: ``"pat"`` (a personal access token: ``GET
+            /user`` answers, the check-run endpoints refuse it with 403 "You must authenticate via
+            a GitHub App.") or ``"installation"`` (an installation token minted elsewhere, such as
+            Actions' ``GITHUB_TOKEN``: check runs work, ``GET /user`` is 403).
         :param app_slug: the app's slug; comments are authored by ``<slug>[bot]``.
         :param token_lifetime: seconds until an issued installation token expires (GitHub: 1 h).
         :param max_patch_bytes: files whose patch is larger are served without ``patch``
@@ -695,10 +818,23 @@ class FakeGitHub:
         :param default_per_page: page size when the client sends no ``per_page`` (GitHub: 30).
         :param max_per_page: cap on ``per_page`` (GitHub: 100); lower it to force several pages.
         :param rate_limit: the ``X-RateLimit-Limit``; requests past it get 403 until the reset.
+        :param content_creation_limits: ``(window_seconds, max_requests)`` pairs for
+            content-creating requests (POST/PATCH/PUT/DELETE); past one, a 403 secondary rate limit
+            with ``Retry-After`` (GitHub documents 80 a minute and 500 an hour).
+
+        Size tiers of the contents and blobs APIs are attributes, lowered by tests to exercise them
+        without megabytes of data: :attr:`contents_inline_max` (1 MiB) and :attr:`blob_max_bytes`
+        (100 MiB); likewise :attr:`pull_files_limit` (3,000 files listed per pull request).
         """
         self.app_id = app_id
         self.app_slug = app_slug
         self.static_token = token
+        self.token_kind = token_kind
+        self.contents_inline_max = CONTENTS_JSON_MAX_BYTES
+        self.pull_files_limit = PULL_FILES_LIMIT
+        self.blob_max_bytes = BLOB_MAX_BYTES
+        self.content_creation_limits = tuple(content_creation_limits)
+        self._content_times: list[float] = []
         self.token_lifetime = token_lifetime
         self.max_patch_bytes = max_patch_bytes
         self.default_per_page = default_per_page
@@ -830,15 +966,15 @@ class FakeGitHub:
                 (i.id for i in self._installations.values() if key in i.repositories), repo.installation_id
             )
 
-    def add_commit(self, owner: str, repo: str, sha: str, files: Mapping[str, bytes]) -> None:
+    def add_commit(self, owner: str, repo: str, sha: str, files: Mapping[str, TreeValue]) -> None:
         """Make a standalone commit known (readable by sha; valid ``head_sha`` for check runs)."""
         self._repo(owner, repo).commits[sha] = dict(files)
 
     def add_pull_from_payload(
         self,
         payload: Mapping[str, Any],
-        base_files: Mapping[str, bytes],
-        head_files: Mapping[str, bytes],
+        base_files: Mapping[str, TreeValue],
+        head_files: Mapping[str, TreeValue],
     ) -> FakePull:
         """Register ``payload["repository"]`` and ``payload["pull_request"]`` of a webhook body.
 
@@ -876,7 +1012,7 @@ class FakeGitHub:
         return pull
 
     def push(
-        self, owner: str, repo: str, number: int, head_files: Mapping[str, bytes], new_sha: str
+        self, owner: str, repo: str, number: int, head_files: Mapping[str, TreeValue], new_sha: str
     ) -> FakePull:
         """A new head commit ``new_sha`` on the PR; earlier heads stay readable by sha."""
         pull = self.pull(owner, repo, number)
@@ -890,7 +1026,7 @@ class FakeGitHub:
             repository.branches.setdefault(str(pull.data["head"]["ref"]), _Branch(new_sha)).sha = new_sha
         return pull
 
-    def set_branch_file(self, owner: str, repo: str, ref: str, path: str, content: bytes) -> None:
+    def set_branch_file(self, owner: str, repo: str, ref: str, path: str, content: TreeValue) -> None:
         """Put ``content`` at ``path`` on branch ``ref`` (created, with a made-up sha, if unknown).
 
         The file is readable through the contents API by the branch name and by the branch's
@@ -902,7 +1038,7 @@ class FakeGitHub:
             sha = hashlib.sha1(f"{repository.full_name}:{ref}".encode(), usedforsecurity=False).hexdigest()
             repository.commits.setdefault(sha, {})
             branch = repository.branches[ref] = _Branch(sha)
-        branch.overlay[path] = bytes(content)
+        branch.overlay[path] = content if isinstance(content, Symlink | Submodule) else bytes(content)
 
     def add_review_comment(
         self,
@@ -1223,6 +1359,7 @@ class FakeGitHub:
             ("POST", repo + "/pulls/comments/{comment_id:\\d+}/reactions", self._react_review_comment),
             ("GET", repo + "/contents", self._get_contents),
             ("GET", repo + "/contents/{path:.*}", self._get_contents),
+            ("GET", repo + "/git/blobs/{file_sha}", self._get_blob),
             ("POST", repo + "/check-runs", self._create_check_run),
             ("GET", repo + "/check-runs/{check_run_id:\\d+}", self._get_check_run),
             ("PATCH", repo + "/check-runs/{check_run_id:\\d+}", self._update_check_run),
@@ -1247,6 +1384,7 @@ class FakeGitHub:
         record: dict[str, Any] = {
             "method": request.method,
             "path": request.path,
+            "raw_path": request.rel_url.raw_path,
             "query": dict(request.query),
             "headers": {h: request.headers[h] for h in _RECORDED_HEADERS if h in request.headers},
             "json": parsed,
@@ -1280,6 +1418,8 @@ class FakeGitHub:
             )
         principal = self._authenticate(request)
         self._spend_rate_limit(principal)
+        if request.method in ("POST", "PATCH", "PUT", "DELETE"):
+            self._spend_content_creation()
         _PRINCIPAL.set(principal)
         return await handler(request)
 
@@ -1317,8 +1457,7 @@ class FakeGitHub:
             }
         if failure.status in (403, 429):
             return {
-                "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you "
-                "try again. If you reach out to GitHub Support for help, please include the request ID.",
+                "message": SECONDARY_RATE_LIMIT_MESSAGE,
                 "documentation_url": RATE_LIMIT_DOCS_URL + "#about-secondary-rate-limits",
             }
         try:
@@ -1395,6 +1534,23 @@ class FakeGitHub:
             raise _ApiError(403, f"API rate limit exceeded for {who}.", documentation_url=RATE_LIMIT_DOCS_URL)
         self.rate_limit_remaining -= 1
 
+    def _spend_content_creation(self) -> None:
+        """GitHub's documented secondary limits on content-creating requests (80/min, 500/h)."""
+        now = time.monotonic()
+        longest = max((window for window, _ in self.content_creation_limits), default=0)
+        self._content_times = [t for t in self._content_times if now - t < longest]
+        for window, limit in self.content_creation_limits:
+            recent = [t for t in self._content_times if now - t < window]
+            if len(recent) >= limit:
+                wait = math.ceil(window - (now - recent[-limit]))
+                raise _ApiError(
+                    403,
+                    SECONDARY_RATE_LIMIT_MESSAGE,
+                    documentation_url=RATE_LIMIT_DOCS_URL + "#about-secondary-rate-limits",
+                    headers={"Retry-After": str(max(1, wait))},
+                )
+        self._content_times.append(now)
+
     def _accessible_repo(self, request: web.Request) -> _Repo:
         """The repository of the route, or 404 if unknown or outside the token's installation."""
         principal = _PRINCIPAL.get()
@@ -1459,7 +1615,7 @@ class FakeGitHub:
 
     async def _get_user(self, request: web.Request) -> web.Response:
         """The token's own account. Installation tokens are not users: GitHub answers 403."""
-        if _PRINCIPAL.get().kind != "static":
+        if _PRINCIPAL.get().kind != "static" or self.token_kind == "installation":
             raise _ApiError(403, "Resource not accessible by integration")
         return web.json_response(self._user_json(self.bot_login))
 
@@ -1528,13 +1684,20 @@ class FakeGitHub:
         accept = request.headers.get("Accept", "")
         if ".diff" in accept or ".patch" in accept:
             return web.Response(text=_git_diff_text(pull.files()), content_type="text/plain")
-        return web.json_response(pull.data)
+        files = pull.files()
+        counts = {
+            "changed_files": len(files),
+            "additions": sum(f.additions for f in files),
+            "deletions": sum(f.deletions for f in files),
+            "commits": len(pull.commits),
+        }
+        return web.json_response({**pull.data, **counts})
 
     async def _list_pull_files(self, request: web.Request) -> web.Response:
         _, pull = self._accessible_pull(request)
         base = f"{self.url}/repos/{pull.full_name}"
         entries: list[dict[str, Any]] = []
-        for diff in pull.files()[:PULL_FILES_LIMIT]:
+        for diff in pull.files()[: self.pull_files_limit]:
             sha_for_urls = pull.base_sha if diff.status == "removed" else pull.head_sha
             entry: dict[str, Any] = {
                 "sha": diff.sha,
@@ -1558,65 +1721,155 @@ class FakeGitHub:
         return self._paginate(request, entries)
 
     async def _get_contents(self, request: web.Request) -> web.StreamResponse:
+        """``GET /repos/{o}/{r}/contents/{path}``, as the OpenAPI description documents it:
+
+        * a file of at most 1 MB: base64 ``content`` (wrapped at 60 columns, as GitHub does);
+          1-100 MB: ``content: ""`` and ``encoding: "none"`` unless the raw media type is asked
+          for; over 100 MB: 403 ``too_large``;
+        * ``application/vnd.github.raw`` / ``.raw+json``: the bytes of a file or symlink;
+        * a directory: a list of entries (``.object`` media type: one object with ``entries``),
+          where submodules are listed as ``type: "file"`` (the documented backwards-compatibility
+          quirk; ``X-GitHub-Api-Version: 2026-03-10`` lists them as ``submodule``);
+        * a symlink whose target is a regular file of the tree: that file's content object (its
+          own ``path`` and ``sha``); any other symlink: ``type: symlink`` with ``target``;
+        * a submodule: ``type: submodule`` with ``submodule_git_url`` and the pinned commit as ``sha``;
+        * anything else: 404 ``Not Found``.
+        """
         repository = self._accessible_repo(request)
         path = request.match_info.get("path", "").strip("/")
         ref = request.query.get("ref") or repository.default_branch
         tree = repository.tree(ref)
         if tree is None:
-            raise _ApiError(404, f"No commit found for the ref {ref}")
+            raise _ApiError(404, f"No commit found for the ref {ref}", documentation_url=CONTENTS_DOCS_URL)
+        accept = request.headers.get("Accept", "")
+        raw = ".raw" in accept
+        as_object = ".object" in accept
+        new_submodule_type = request.headers.get("X-GitHub-Api-Version", "") >= "2026-03-10"
         api = f"{self.url}/repos/{repository.full_name}"
 
-        def entry(entry_path: str, kind: str, content: bytes | None) -> dict[str, Any]:
-            sha = (
-                git_blob_sha(content)
-                if content is not None
-                else hashlib.sha1(f"tree:{ref}:{entry_path}".encode(), usedforsecurity=False).hexdigest()
-            )
-            html = f"https://github.com/{repository.full_name}/{'blob' if kind == 'file' else 'tree'}/{ref}/{entry_path}"
+        def entry(entry_path: str, kind: str, value: TreeValue | None) -> dict[str, Any]:
+            if isinstance(value, Submodule):
+                sha = value.sha
+            elif value is not None:
+                sha = _entry_sha(value)
+            else:
+                sha = hashlib.sha1(f"tree:{ref}:{entry_path}".encode(), usedforsecurity=False).hexdigest()
+            blob_or_tree = "trees" if kind == "dir" else "blobs"
+            html = f"https://github.com/{repository.full_name}/{'tree' if kind == 'dir' else 'blob'}/{ref}/{entry_path}"
+            git_url: str | None = f"{api}/git/{blob_or_tree}/{sha}"
+            size = len(_diff_bytes(value) or b"") if not isinstance(value, Submodule) else 0
+            if isinstance(value, Submodule):
+                if value.url.startswith("https://github.com/"):
+                    submodule_repo = value.url.removeprefix("https://github.com/").removesuffix(".git")
+                    git_url = f"{self.url}/repos/{submodule_repo}/git/trees/{sha}"
+                    html = f"https://github.com/{submodule_repo}/tree/{sha}"
+                else:  # documented: not hosted on github.com -> the git and html URLs are null
+                    git_url = None
+                    html = None  # type: ignore[assignment]
             data: dict[str, Any] = {
                 "type": kind,
-                "size": len(content) if content is not None else 0,
+                "size": size,
                 "name": entry_path.rsplit("/", 1)[-1],
                 "path": entry_path,
                 "sha": sha,
                 "url": f"{api}/contents/{entry_path}?ref={ref}",
-                "git_url": f"{api}/git/{'blobs' if kind == 'file' else 'trees'}/{sha}",
+                "git_url": git_url,
                 "html_url": html,
                 "download_url": (
                     f"https://raw.githubusercontent.com/{repository.full_name}/{ref}/{entry_path}"
-                    if kind == "file"
+                    if kind in ("file", "symlink") and not isinstance(value, Submodule)
                     else None
                 ),
             }
-            data["_links"] = {"self": data["url"], "git": data["git_url"], "html": html}
+            data["_links"] = {"self": data["url"], "git": git_url, "html": html}
             return data
 
-        if path in tree:
-            content = tree[path]
-            if ".raw" in request.headers.get("Accept", ""):
-                return web.Response(body=content, content_type="application/vnd.github.raw")
-            data = entry(path, "file", content)
-            if len(content) > CONTENTS_JSON_MAX_BYTES:
+        def raw_response(content: bytes) -> web.Response:
+            return web.Response(body=content, content_type="application/vnd.github.raw")
+
+        value = tree.get(path)
+        if isinstance(value, Symlink):
+            target = _resolve_link(path, value.target)
+            if target is not None and isinstance(tree.get(target), bytes):
+                path, value = target, tree[target]  # documented: "responds with the content of the file"
+            elif raw:
+                return raw_response(value.blob)
+            else:
+                data = entry(path, "symlink", value)
+                data["target"] = value.target
+                return web.json_response(data)
+        if isinstance(value, Submodule):
+            data = entry(path, "submodule", value)
+            data["submodule_git_url"] = value.url
+            return web.json_response(data)
+        if isinstance(value, bytes):
+            if len(value) > self.blob_max_bytes:
+                raise _too_large("contents", CONTENTS_DOCS_URL)
+            if raw:
+                return raw_response(value)
+            data = entry(path, "file", value)
+            if len(value) > self.contents_inline_max:
                 data["content"], data["encoding"] = "", "none"
             else:
-                encoded = base64.b64encode(content).decode()
-                data["content"] = "".join(encoded[i : i + 60] + "\n" for i in range(0, len(encoded), 60))
-                data["encoding"] = "base64"
+                data["content"], data["encoding"] = _wrapped_base64(value), "base64"
             return web.json_response(data)
 
         prefix = f"{path}/" if path else ""
-        children: dict[str, bool] = {}  # name -> is a file
-        for file_path in tree:
+        children: dict[str, TreeValue | None] = {}  # name -> value (None: a subdirectory)
+        for file_path, file_value in tree.items():
             if file_path.startswith(prefix):
                 head, sep, _ = file_path[len(prefix) :].partition("/")
-                children[head] = children.get(head, False) or not sep
+                if sep:
+                    children.setdefault(head, None)
+                else:
+                    children[head] = file_value
         if not children:
-            raise _not_found()
-        listing = [
-            entry(prefix + name, "file" if is_file else "dir", tree[prefix + name] if is_file else None)
-            for name, is_file in sorted(children.items())
-        ]
+            raise _ApiError(404, "Not Found", documentation_url=CONTENTS_DOCS_URL)
+
+        def kind_of(child: TreeValue | None) -> str:
+            if child is None:
+                return "dir"
+            if isinstance(child, Symlink):
+                return "symlink"
+            if isinstance(child, Submodule):
+                return "submodule" if new_submodule_type else "file"  # the documented quirk
+            return "file"
+
+        listing = [entry(prefix + name, kind_of(child), child) for name, child in sorted(children.items())]
+        if as_object:
+            directory = entry(path, "dir", None)
+            directory["entries"] = listing
+            return web.json_response(directory)
         return web.json_response(listing)
+
+    async def _get_blob(self, request: web.Request) -> web.StreamResponse:
+        """``GET /repos/{o}/{r}/git/blobs/{file_sha}``: base64 ``content`` always (the default media
+        type), the bytes with the raw media type; blobs up to 100 MB; 404 for an unknown blob."""
+        repository = self._accessible_repo(request)
+        sha = request.match_info["file_sha"]
+        if not re.fullmatch(r"[0-9a-f]{40}", sha):
+            raise _ApiError(  # the fake's wording
+                422,
+                "The sha parameter must be exactly 40 characters and contain only [0-9a-f].",
+                documentation_url=BLOB_DOCS_URL,
+            )
+        content = repository.blob(sha)
+        if content is None:
+            raise _ApiError(404, "Not Found", documentation_url=BLOB_DOCS_URL)
+        if len(content) > self.blob_max_bytes:
+            raise _too_large("blob", BLOB_DOCS_URL)
+        if ".raw" in request.headers.get("Accept", ""):
+            return web.Response(body=content, content_type="application/vnd.github.raw")
+        return web.json_response(
+            {
+                "sha": sha,
+                "node_id": _node_id("Blob", int(sha[:8], 16)),
+                "size": len(content),
+                "url": f"{self.url}/repos/{repository.full_name}/git/blobs/{sha}",
+                "content": _wrapped_base64(content),
+                "encoding": "base64",
+            }
+        )
 
     # ---- handlers: reviews and review comments -----------------------------------------------
 
@@ -1665,7 +1918,9 @@ class FakeGitHub:
                 errors=["The commitOID is not part of the pull request"],
                 documentation_url=REVIEW_DOCS_URL,
             )
-        if event in ("REQUEST_CHANGES", "COMMENT") and not (text or "").strip() and not comments:
+        if event in ("REQUEST_CHANGES", "COMMENT") and not (text or "").strip():
+            # Documented: body is "**Required** when using REQUEST_CHANGES or COMMENT for the event
+            # parameter" -- with or without comments.
             raise _ApiError(
                 422,
                 "Unprocessable Entity",
@@ -1939,8 +2194,14 @@ class FakeGitHub:
             current["annotations"] = current["annotations"] + list(output.get("annotations") or [])
             current["annotations_count"] = len(current["annotations"])
 
+    def _require_app(self) -> None:
+        """Check runs are written by GitHub Apps only (installation tokens); a PAT gets 403."""
+        if _PRINCIPAL.get().kind == "static" and self.token_kind == "pat":
+            raise _ApiError(403, CHECK_RUN_APP_ONLY_MESSAGE, documentation_url=CHECK_RUN_DOCS_URL)
+
     async def _create_check_run(self, request: web.Request) -> web.Response:
         repository = self._accessible_repo(request)
+        self._require_app()
         body = await self._json_body(request)
         for key in ("name", "head_sha"):
             if not isinstance(body.get(key), str) or not body[key]:
@@ -2012,6 +2273,8 @@ class FakeGitHub:
         return web.json_response(self._public_check_run(self._find_check_run(request)))
 
     async def _update_check_run(self, request: web.Request) -> web.Response:
+        self._accessible_repo(request)
+        self._require_app()
         record = self._find_check_run(request)
         body = await self._json_body(request)
         if "name" in body and (not isinstance(body["name"], str) or not body["name"]):
