@@ -124,6 +124,9 @@ class GitHubSettings(_Strict):
     write_interval: float = Field(1.0, ge=0, description="seconds between content-creating requests")
     skip_repositories: list[str] = Field(default_factory=list, description="owner/name or owner/* globs")
     request_timeout: float = 30.0
+    max_file_bytes: int = Field(
+        10_000_000, gt=0, description="changed files larger than this are listed as not reviewed"
+    )
 
 
 class GerritSettings(_Strict):
@@ -165,6 +168,14 @@ class ServerSettings(_Strict):
     retry_base_delay: float = Field(5.0, ge=0)
 
 
+class CommandSettings(_Strict):
+    """Limits on ``/rescan`` (bot.server.commands), the same on every platform."""
+
+    rescan_per_change: int = Field(3, ge=1, description="rescans of one change per window")
+    rescan_change_window: float = Field(600.0, gt=0, description="seconds")
+    rescan_per_user_per_hour: int = Field(20, ge=1)
+
+
 class Settings(_Strict):
     """The whole server configuration."""
 
@@ -173,6 +184,7 @@ class Settings(_Strict):
     server: ServerSettings = ServerSettings()
     github: GitHubSettings = GitHubSettings()
     gerrit: GerritSettings = GerritSettings()
+    commands: CommandSettings = CommandSettings()
 
 
 def _describe(exc: ValidationError, source: str) -> str:

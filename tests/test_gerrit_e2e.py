@@ -138,6 +138,8 @@ async def test_patchset_fix_rescan_and_own_review_ignored(tmp_path, gerrit):
 
 
 async def test_rescan_can_be_limited_to_a_group(tmp_path, gerrit):
+    """The group is checked when the event arrives (rest-api-groups.txt "List Group Members"):
+    a non-member's /rescan queues nothing and gets one short answer, however often it is sent."""
     reviewer = gerrit.add_account("Rita Core", "rcore", "rita@example.com")
     gerrit.add_group("nova-core", [reviewer])
     async with running_service(gerrit_settings(tmp_path, gerrit, rescan_group="nova-core")) as (
@@ -151,14 +153,78 @@ async def test_rescan_can_be_limited_to_a_group(tmp_path, gerrit):
         await wait_until(lambda: reviews_of(gerrit, change.number), what="review of patchset 1")
         await wait_idle(service)
 
-        gerrit.add_comment(change, gerrit.owner, "/rescan")  # the owner is not in nova-core
-        await wait_until(lambda: jobs_finished(service, 2), what="the owner's /rescan to be handled")
-        jobs = await service.queue.jobs()
-        assert len(reviews_of(gerrit, change.number)) == 1
-        assert "not in group 'nova-core'" in jobs[-1]["error"]
-
+        for _ in range(3):
+            gerrit.add_comment(change, gerrit.owner, "/rescan")  # the owner is not in nova-core
+        await wait_until(lambda: refusals(gerrit, change.number), what="the refusal")
         gerrit.add_comment(change, reviewer, "Patch Set 1:\n\n/rescan")
-        await wait_until(lambda: len(reviews_of(gerrit, change.number)) == 2, what="the member's rescan")
+        await wait_until(lambda: len(scans(gerrit, change.number)) == 2, what="the member's rescan")
+        await wait_idle(service)
+        jobs = await service.queue.jobs()
+    assert len(jobs) == 2  # the owner's commands never reached the queue
+    answers = refusals(gerrit, change.number)
+    assert len(answers) == 1 and answers[0]["notify"] == "NONE" and answers[0]["tag"] == TAG
+    assert (
+        answers[0]["message"]
+        == "/rescan by jdev was not run: only members of 'nova-core' may ask for a rescan."
+    )
+
+
+async def test_untrusted_rescan_at_upload_time_cannot_cancel_the_review(tmp_path, gerrit):
+    """A change owner who uploads and comments /rescan at once must still get the review."""
+    gerrit.add_group("nova-core", [])
+    async with running_service(gerrit_settings(tmp_path, gerrit, rescan_group="nova-core")) as (
+        _url,
+        service,
+    ):
+        await gerrit.wait_for_stream(1, timeout=10)
+        change = gerrit.create_change(
+            PROJECT, "master", gerrit.owner, "Add run_hook", files={"nova/volume.py": HEAD}
+        )
+        gerrit.add_comment(change, gerrit.owner, "/rescan")
+        await wait_until(lambda: scans(gerrit, change.number), what="the automatic review")
+        await wait_idle(service)
+    review = scans(gerrit, change.number)
+    assert len(review) == 1
+    assert inline(review[0]) == [("nova/volume.py", 3), ("nova/volume.py", 13)]
+
+
+async def test_trusted_rescan_never_supersedes_the_automatic_review(tmp_path, gerrit):
+    """Without a group anyone may rescan, but a rescan never replaces a scan under way, and
+    rescans of one change are rate-limited (commands.rescan_per_change per window)."""
+    settings = gerrit_settings(tmp_path, gerrit)
+    async with running_service(settings) as (_url, service):
+        await gerrit.wait_for_stream(1, timeout=10)
+        change = gerrit.create_change(
+            PROJECT, "master", gerrit.owner, "Add run_hook", files={"nova/volume.py": HEAD}
+        )
+        gerrit.add_comment(change, gerrit.owner, "/rescan")  # while the automatic scan is pending
+        await wait_until(lambda: scans(gerrit, change.number), what="the automatic review")
+        await wait_idle(service)
+        assert len(scans(gerrit, change.number)) == 1
+        jobs = await service.queue.jobs()
+        assert [j["kind"] for j in jobs] == ["review"]  # the redundant rescan queued nothing
+
+        limit = settings.commands.rescan_per_change  # the redundant one above counted too
+        for n in range(limit - 1):
+            gerrit.add_comment(change, gerrit.owner, "/rescan")
+            await wait_until(lambda n=n: len(scans(gerrit, change.number)) == n + 2, what=f"rescan {n + 1}")
+            await wait_idle(service)
+        for _ in range(3):  # over the limit: refused, answered once
+            gerrit.add_comment(change, gerrit.owner, "/rescan")
+        await wait_until(lambda: refusals(gerrit, change.number), what="the refusal")
+        await wait_idle(service)
+    assert len(scans(gerrit, change.number)) == limit
+    answers = refusals(gerrit, change.number)
+    assert len(answers) == 1 and f"rescanned {limit} times" in answers[0]["message"]
+
+
+def scans(g: FakeGerrit, number: int) -> list[dict]:
+    """The bot's review posts (summaries), without its answers to refused commands."""
+    return [r for r in reviews_of(g, number) if not r.get("message", "").startswith("/rescan by ")]
+
+
+def refusals(g: FakeGerrit, number: int) -> list[dict]:
+    return [r for r in reviews_of(g, number) if r.get("message", "").startswith("/rescan by ")]
 
 
 def await_comments(g: FakeGerrit, change) -> dict[tuple[int, int], dict]:

@@ -31,9 +31,10 @@ from bot.diff import diff_contents
 from bot.model import Change, ChangedFile, Comment, FileStatus, Review
 from bot.platforms.gerrit_events import SUBSCRIBED, decide, delivery_id
 from bot.server import metrics
+from bot.server.commands import CommandLimits
 from bot.server.platform import PermanentError, Skip, Target, TransientError
 from bot.server.publishing import Rejected, post_in_batches
-from bot.server.queue import DUPLICATE_DELIVERY, Job
+from bot.server.queue import DUPLICATE_DELIVERY, Job, JobRequest
 
 if TYPE_CHECKING:
     from bot.server.app import Service
@@ -206,10 +207,12 @@ def _fingerprint_of(message: str) -> str | None:
 class GerritPlatform:
     name = "gerrit"
 
-    def __init__(self, settings: GerritSettings) -> None:
+    def __init__(self, settings: GerritSettings, limits: CommandLimits | None = None) -> None:
         self.settings = settings
         self.rest = GerritRest(settings)
+        self.limits = limits or CommandLimits()
         self._account_id: int | None = None
+        self._groups: dict[str, tuple[float, set[str] | None]] = {}
         self.stream: EventStream | None = None
 
     async def close(self) -> None:
@@ -238,8 +241,6 @@ class GerritPlatform:
             raise Skip(
                 f"patchset {job.payload.get('patchset')} of {number} is no longer current (now {ps_number})"
             )
-        if job.kind == "rescan" and self.settings.rescan_group:
-            await self._check_rescan_group(job.payload.get("requested_by", ""))
         branch = info.get("branch") or job.payload["branch"]
         # The configuration comes from the change's target branch, never from the change.
         config = await self.rest.get_content(
@@ -252,17 +253,42 @@ class GerritPlatform:
             context={"project": project, "number": number, "revision": current, "patchset": ps_number},
         )
 
-    async def _check_rescan_group(self, username: str) -> None:
-        group = quote(self.settings.rescan_group or "", safe="")
-        members = await self.rest.get_json(f"/groups/{group}/members/", missing_ok=True)
-        if members is None:
-            log.error(
-                "gerrit.rescan_group %r does not exist or is not visible to %s: /rescan is refused",
-                self.settings.rescan_group, self.settings.user,
-            )  # fmt: skip
-            raise Skip(f"gerrit.rescan_group {self.settings.rescan_group!r} is not visible to the bot")
-        if username not in {m.get("username") for m in members}:
-            raise Skip(f"/rescan by {username!r}, who is not in group {self.settings.rescan_group!r}")
+    async def _group_members(self, group: str) -> set[str] | None:
+        """Usernames in ``group`` (rest-api-groups.txt "List Group Members"), cached for five
+        minutes; None when the group does not exist or the bot cannot see it (both are 404)."""
+        now = time.monotonic()
+        cached = self._groups.get(group)
+        if cached is not None and now - cached[0] < 300:
+            return cached[1]
+        members = await self.rest.get_json(f"/groups/{quote(group, safe='')}/members/", missing_ok=True)
+        names = None if members is None else {m.get("username") for m in members if m.get("username")}
+        self._groups[group] = (now, names)
+        return names
+
+    async def refusal(self, request: JobRequest) -> str | None:
+        """Why a ``/rescan`` may not run, decided before anything is queued; None to admit it."""
+        user = str(request.payload.get("requested_by") or "")
+        group = self.settings.rescan_group
+        if group:
+            members = await self._group_members(group)
+            if members is None:
+                log.error(
+                    "gerrit.rescan_group %r does not exist or is not visible to %s: /rescan is refused",
+                    group, self.settings.user,
+                )  # fmt: skip
+                return f"the group {group!r} that may ask for rescans is not visible to the bot"
+            if user not in members:
+                return f"only members of {group!r} may ask for a rescan"
+        return self.limits.refusal(request.key, user)
+
+    async def answer_refusal(self, request: JobRequest, reason: str) -> None:
+        """A short, unnotified message on the change, once per requester and change in a while."""
+        user = str(request.payload.get("requested_by") or "")
+        if not self.limits.should_answer(request.key, user):
+            return
+        cid = _cid(request.payload["project"], int(request.payload["number"]))
+        body = {"message": f"/rescan by {user} was not run: {reason}.", "tag": TAG, "notify": "NONE"}
+        await self.rest.post_json(f"/changes/{cid}/revisions/current/review", body)
 
     async def begin(self, target: Target) -> None:
         """Gerrit has no in-progress state to show."""
@@ -417,15 +443,36 @@ def _comment_input(c: Comment, lines: list[str]) -> dict[str, Any]:
     return data
 
 
+async def _admit(platform: GerritPlatform, job: JobRequest) -> str | None:
+    """None when the command may be queued, else why not (answered on the change)."""
+    try:
+        refused = await platform.refusal(job)
+    except (TransientError, PermanentError) as exc:
+        return f"could not be checked ({exc})"  # untrusted until proven otherwise
+    if refused:
+        try:
+            await platform.answer_refusal(job, refused)
+        except (TransientError, PermanentError, Rejected) as exc:
+            log.warning("could not answer the refused /rescan on %s: %s", job.key, exc)
+    return refused
+
+
 async def enqueue_event(service: Service, data: Any, source: str) -> str:
     """Decide and queue one event from either source; returns what happened, for logs."""
     decision = await decide(data, service.settings.gerrit)
     metrics.EVENTS.labels(str(data.get("type"))).inc()
     if not decision.jobs:
         return f"ignored: {decision.ignored}"
+    platform = service.platforms["gerrit"]
+    assert isinstance(platform, GerritPlatform)
     outcomes = []
     for job in decision.jobs:
-        result = await service.enqueue("gerrit", job, delivery_id(data))
+        if job.kind == "rescan" and (refused := await _admit(platform, job)):
+            outcomes.append(f"refused: {refused}")
+            continue
+        # Only the webhooks plugin redelivers; the SSH stream sends each event once, and two
+        # identical comments in one second would look like one delivery.
+        result = await service.enqueue("gerrit", job, delivery_id(data) if source == "webhook" else None)
         if result.job_id is not None:
             outcomes.append("queued")
         else:
@@ -436,25 +483,39 @@ async def enqueue_event(service: Service, data: Any, source: str) -> str:
 
 
 async def gerrit_webhook(request: web.Request) -> web.Response:
-    """The webhooks plugin cannot sign: require the shared secret (header or ``?token=``)."""
-    from bot.server.app import SERVICE, WebhookError, read_body
+    """The webhooks plugin cannot sign: require the shared secret, compared in constant time.
+
+    The ``X-Patchwarden-Token`` header is preferred. ``?token=`` (all the plugin can send) still
+    works, but proxies and access logs record URLs, so its first use is logged as a warning. Every
+    refused delivery gets a 4xx with a one-line reason; labels name an event only once authenticated.
+    """
+    from bot.platforms.gerrit_events import parse_event
+    from bot.server.app import SERVICE, WebhookError, read_body, rejected
 
     service = request.app[SERVICE]
     secret = service.settings.gerrit.webhook_secret
-    given = request.headers.get("X-Patchwarden-Token") or request.query.get("token") or ""
-    if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
-        metrics.WEBHOOKS.labels("gerrit", "?", "401").inc()
-        return web.json_response({"error": "missing or wrong token"}, status=401)
+    given = request.headers.get("X-Patchwarden-Token")
+    in_query = given is None and "token" in request.query
+    if in_query:
+        given = request.query["token"]
+    if not secret or not hmac.compare_digest((given or "").encode("utf-8", "surrogatepass"), secret.encode()):
+        return rejected("gerrit", None, WebhookError(401, "missing or wrong token"))
+    if in_query:
+        service.warn_once(
+            "gerrit-token-in-query",
+            "Gerrit webhook secret received in ?token=, which proxies and access logs record; "
+            "send the X-Patchwarden-Token header instead wherever the sender can set headers",
+        )
+    data: dict[str, Any] | None = None
     try:
         body = await read_body(request, service.settings.server.max_body_bytes)
-        data = json.loads(body)
+        data = parse_event(body)
         outcome = await enqueue_event(service, data, "webhook")
     except WebhookError as exc:
-        return web.json_response({"error": exc.reason}, status=exc.status)
-    except ValueError as exc:
-        metrics.WEBHOOKS.labels("gerrit", "?", "400").inc()
-        return web.json_response({"error": f"not a Gerrit event: {exc}"}, status=400)
-    metrics.WEBHOOKS.labels("gerrit", str(data.get("type")), outcome.split(":")[0]).inc()
+        return rejected("gerrit", None, exc)
+    except ValueError as exc:  # EventError: not JSON, not an event, or not the event it claims
+        return rejected("gerrit", data.get("type") if data else None, WebhookError(400, str(exc)))
+    metrics.WEBHOOKS.labels("gerrit", data["type"], outcome.split(":")[0]).inc()
     status = 202 if outcome == "queued" else 200
     return web.json_response({"status": outcome}, status=status)
 

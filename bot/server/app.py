@@ -202,8 +202,9 @@ async def build_platforms(settings: Settings, engine: Engine) -> dict[str, Platf
         platforms["github"] = GitHubPlatform(settings.github)
     if gerrit_enabled(settings):
         from bot.platforms.gerrit import GerritPlatform
+        from bot.server.commands import CommandLimits
 
-        platforms["gerrit"] = GerritPlatform(settings.gerrit)
+        platforms["gerrit"] = GerritPlatform(settings.gerrit, CommandLimits.from_settings(settings.commands))
     return platforms
 
 

@@ -79,6 +79,7 @@ class Enqueued:
 
 DUPLICATE_DELIVERY = "duplicate delivery"
 ALREADY_REVIEWED = "revision already reviewed"
+SCAN_UNDER_WAY = "a scan of this change is already under way"
 
 
 class JobQueue:
@@ -120,7 +121,8 @@ class JobQueue:
         never record a delivery without its job. With ``request.once_per_revision``, nothing is
         queued when a job for the same key and ``payload["revision"]`` exists that neither failed
         nor was superseded (an automatic event for a head already reviewed; ``/rescan`` does not
-        set it).
+        set it). A ``rescan`` never supersedes: with a scan of the key pending or running it
+        queues nothing (``SCAN_UNDER_WAY``), so a command cannot cancel an automatic review.
         """
         key, payload = request.key, request.payload
 
@@ -142,6 +144,10 @@ class JobQueue:
                 rows = self._db.execute(
                     "SELECT id FROM jobs WHERE key = ? AND state IN ('pending', 'running')", (key,)
                 ).fetchall()
+                if request.kind == "rescan" and rows:
+                    # A command never cancels or replaces a scan: the one under way covers it.
+                    self._db.execute("COMMIT")
+                    return Enqueued(None, [], SCAN_UNDER_WAY)
                 self._db.execute(
                     "UPDATE jobs SET state = 'superseded', updated = ? WHERE key = ? AND state = 'pending'",
                     (now, key),

@@ -1,0 +1,89 @@
+"""Admission of commands (``/rescan``) before they reach the queue.
+
+Who may trigger what is decided while the event is handled, never in the worker: a command that
+is refused must not touch the queue, so it cannot supersede, cancel or delay a real review.
+Two checks, in order: the platform's trust rule (group membership on Gerrit, author association
+on GitHub) and rate limits per change and per requester, so nobody can mail a change's owner
+once a second. Each refusal is answered once per requester and change within the window, so the
+answers cannot be turned into spam either.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.config import CommandSettings
+
+
+@dataclass
+class SlidingWindow:
+    """At most ``limit`` events per ``window`` seconds for each key (in this process)."""
+
+    limit: int
+    window: float
+    clock: Callable[[], float] = time.monotonic
+    _events: dict[str, deque[float]] = field(default_factory=dict)
+
+    def _recent(self, key: str) -> deque[float]:
+        events = self._events.setdefault(key, deque())
+        cutoff = self.clock() - self.window
+        while events and events[0] <= cutoff:
+            events.popleft()
+        return events
+
+    def allows(self, key: str) -> bool:
+        return len(self._recent(key)) < self.limit
+
+    def record(self, key: str) -> None:
+        self._recent(key).append(self.clock())
+
+    def retry_in(self, key: str) -> float:
+        events = self._recent(key)
+        return max(0.0, events[0] + self.window - self.clock()) if events else 0.0
+
+
+class CommandLimits:
+    """Rate limits for ``/rescan``: per change (``per_change`` in ``change_window`` seconds) and
+    per requester (``per_user`` an hour), plus one refusal answer per requester and change."""
+
+    def __init__(
+        self,
+        per_change: int = 3,
+        change_window: float = 600.0,
+        per_user: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.changes = SlidingWindow(per_change, change_window, clock)
+        self.users = SlidingWindow(per_user, 3600.0, clock)
+        self.answers = SlidingWindow(1, max(change_window, 3600.0), clock)
+
+    @classmethod
+    def from_settings(cls, settings: CommandSettings) -> CommandLimits:
+        return cls(
+            settings.rescan_per_change, settings.rescan_change_window, settings.rescan_per_user_per_hour
+        )
+
+    def refusal(self, change_key: str, user: str) -> str | None:
+        """Why this command is refused now, or None (and then it is counted)."""
+        if not self.changes.allows(change_key):
+            wait = self.changes.retry_in(change_key)
+            return (
+                f"this change was rescanned {self.changes.limit} times in the last "
+                f"{self.changes.window / 60:.0f} minutes; try again in {wait / 60:.0f} minute(s)"
+            )
+        if not self.users.allows(user):
+            return f"{user} asked for {self.users.limit} rescans in the last hour"
+        self.changes.record(change_key)
+        self.users.record(user)
+        return None
+
+    def should_answer(self, change_key: str, user: str) -> bool:
+        """True for the first refusal of ``user`` on ``change_key`` in the window (then counted)."""
+        key = f"{change_key}\0{user}"
+        if not self.answers.allows(key):
+            return False
+        self.answers.record(key)
+        return True
