@@ -89,15 +89,15 @@ class _Change(_Obj):
     project: Name
     number: Number
     branch: Name
-    wip: StrictBool = False
-    private: StrictBool = False
-    status: StrictStr = "NEW"
+    wip: StrictBool | None = None  # null reads as absent
+    private: StrictBool | None = None
+    status: StrictStr | None = None  # absent: NEW
 
 
 class _PatchSet(_Obj):
     number: Number
     revision: Revision
-    kind: StrictStr = "REWORK"
+    kind: StrictStr | None = None  # absent: REWORK
 
 
 class _ChangeEvent(GerritEvent):
@@ -184,16 +184,17 @@ async def on_patchset(
     event: Event, settings: GerritSettings, decision: Decision, ev: PatchsetCreatedEvent
 ) -> None:
     change, ps = ev.change, ev.patchSet
-    if ps.kind in NEVER_REVIEWED_KINDS:
-        decision.ignored = f"patchset kind {ps.kind}"
-    elif ps.kind == "TRIVIAL_REBASE" and not settings.review_trivial_rebase:
+    kind, status = ps.kind or "REWORK", change.status or "NEW"
+    if kind in NEVER_REVIEWED_KINDS:
+        decision.ignored = f"patchset kind {kind}"
+    elif kind == "TRIVIAL_REBASE" and not settings.review_trivial_rebase:
         decision.ignored = "trivial rebase"
     elif change.wip and not settings.review_wip:
         decision.ignored = "work-in-progress change"
     elif change.private and not settings.review_private:
         decision.ignored = "private change"
-    elif change.status != "NEW":
-        decision.ignored = f"change is {_one_line(change.status)}"
+    elif status != "NEW":
+        decision.ignored = f"change is {_one_line(status)}"
     else:
         payload = {
             "project": change.project,
