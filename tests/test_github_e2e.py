@@ -11,9 +11,9 @@ import re
 import aiohttp
 import pytest
 
-from bot.platforms.github import MARKER
+from bot.platforms.github import MARKER, NotReviewable, PacedGitHubAPI, Pacer, contents_url
 from bot.render import VERDICT_CLEAN
-from tests.fakes.github import FakeGitHub
+from tests.fakes.github import FakeGitHub, Submodule, Symlink, git_blob_sha
 from tests.service import (
     SECRET,
     ServeProcess,
@@ -92,13 +92,22 @@ def pr_comment_payload(body: str, login: str, association: str, user_type: str =
 
 @pytest.fixture
 async def github():
-    async with FakeGitHub(token=TOKEN) as gh:
+    """GitHub with the bot's token an installation token minted outside the bot (like Actions'
+    GITHUB_TOKEN): only GitHub Apps may write check runs. Such a token has no ``GET /user``, so
+    the bot is told its login."""
+    async with FakeGitHub(token=TOKEN, token_kind="installation") as gh:
         yield gh
 
 
 def settings_for(tmp_path, gh: FakeGitHub, **extra):
-    github = {"api_url": gh.url, "token": TOKEN, "webhook_secret": SECRET, "write_interval": 0, **extra}
+    github = {"api_url": gh.url, "token": TOKEN, "webhook_secret": SECRET, "write_interval": 0,
+              "bot_login": gh.bot_login, **extra}  # fmt: skip
     return make_settings(tmp_path, {"github": github})
+
+
+def serve_setup(tmp_path, gh: FakeGitHub, name: str = "serve", **config):
+    github = {"bot_login": gh.bot_login, **config.pop("github", {})}
+    return github_serve_setup(tmp_path, gh.url, TOKEN, name, github=github, **config)
 
 
 def comment_lines(review: dict) -> list[int]:
@@ -108,7 +117,7 @@ def comment_lines(review: dict) -> list[int]:
 async def test_serve_process_reviews_an_opened_pull_request(tmp_path, github):
     """The real `patchwarden serve` process, configured from the environment like in production."""
     github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
-    serve = ServeProcess(*github_serve_setup(tmp_path, github.url, TOKEN))
+    serve = ServeProcess(*serve_setup(tmp_path, github))
     try:
         await serve.wait_ready()
         status, answer = await post_github(serve.url, "pull_request", opened_payload(), "delivery-opened-1")
@@ -241,7 +250,8 @@ async def test_base_branch_opt_out_and_server_skip_list(tmp_path, github):
 
 
 async def test_webhook_rejections(tmp_path, github):
-    async with running_service(settings_for(tmp_path, github, **{})) as (url, service):
+    settings = settings_for(tmp_path, github)
+    async with running_service(settings) as (url, service):
         body = json.dumps(opened_payload()).encode()
         headers = {
             "X-GitHub-Event": "pull_request",
@@ -262,7 +272,8 @@ async def test_webhook_rejections(tmp_path, github):
         status, answer = await post_github(url, "pull_request", fixture("github/ping.2.json"), "x4")
         assert status == 400 and "pull_request" in answer["error"]
         # over the size limit
-        huge = json.dumps({**opened_payload(), "padding": "x" * (6 * 1024 * 1024)}).encode()
+        padding = "x" * (settings.server.max_body_bytes + 1)
+        huge = json.dumps({**opened_payload(), "padding": padding}).encode()
         assert (await post_github(url, "pull_request", huge, "x5"))[0] == 413
         # housekeeping events are acknowledged and ignored
         assert (await post_github(url, "ping", fixture("github/ping.2.json"), "x6"))[0] == 200
@@ -291,6 +302,8 @@ async def test_one_refused_comment_does_not_lose_the_review(tmp_path, github):
         await wait_idle(service)
     posted = [c for r in github.reviews for c in r["comments"]]
     assert [c["line"] for c in posted] == [12]
+    # pulls/create-review: body is required for a COMMENT review, the partial ones included.
+    assert all(r["body"].strip() for r in github.reviews)
     summary = github.reviews[-1]["body"]
     assert summary.splitlines()[0].startswith("1 security defect")
     assert "GitHub refused these inline comments" in summary and "net.py:3" in summary
@@ -407,7 +420,7 @@ async def test_drafts_wait_for_ready_and_rerun_of_our_check_rescans(tmp_path, gi
 async def test_killed_after_202_still_reviews_after_restart(tmp_path, github):
     github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
     # First life: accepts and persists events but runs no scans, then dies by SIGKILL.
-    first = ServeProcess(*github_serve_setup(tmp_path, github.url, TOKEN, "ingest", server={"workers": 0}))
+    first = ServeProcess(*serve_setup(tmp_path, github, "ingest", server={"workers": 0}))
     try:
         await first.wait_ready()
         assert (await post_github(first.url, "pull_request", opened_payload(), "d-kill"))[0] == 202
@@ -416,7 +429,7 @@ async def test_killed_after_202_still_reviews_after_restart(tmp_path, github):
     await asyncio.sleep(0.2)
     assert github.reviews == []
 
-    second = ServeProcess(*github_serve_setup(tmp_path, github.url, TOKEN, "normal"))
+    second = ServeProcess(*serve_setup(tmp_path, github, "normal"))
     try:
         await second.wait_ready()
         await wait_until(lambda: github.reviews, what="the review after restart")
@@ -490,3 +503,176 @@ async def test_many_files_paginated_large_patch_renamed_deleted_binary(tmp_path,
     fetched = {r["path"].split("/contents/")[1] for r in github.requests if "/contents/" in r["path"]}
     # Only files an analyzer reads were fetched (plus the config lookups on the base branch).
     assert fetched == {"net.py", "new_name.py", "big.py", ".patchwarden.yaml", ".github/patchwarden.yaml"}
+
+
+# ---- documented shapes the bot must handle ---------------------------------------------------
+
+SHELL = b"import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n"  # line 5
+
+
+def review_comments(gh: FakeGitHub) -> list[tuple[str, int]]:
+    return sorted((c["path"], c["line"]) for r in gh.reviews for c in r["comments"])
+
+
+async def test_files_over_1mb_are_read_as_blobs_and_files_over_the_limit_are_skipped_by_name(
+    tmp_path, github
+):
+    """contents answers `encoding: "none"` above 1 MB: the bot reads those files (head and, when
+    GitHub omits the patch, base) from the git blobs API; a file over github.max_file_bytes is
+    listed as not reviewed, by name, and never downloaded."""
+    base_big = b"".join(b"# %04d %s\n" % (i, b"x" * 1000) for i in range(1200))  # 1.2 MB
+    head_big = (
+        b"".join(b"# %04d %s\n" % (i, (b"y" if i % 100 == 0 else b"x") * 1000) for i in range(1200)) + SHELL
+    )  # the shell call is line 1205
+    huge = b"#" * 3_000_000 + b"\n"
+    github.add_pull_from_payload(
+        opened_payload(),
+        {"net.py": BASE, "big.py": base_big},
+        {"net.py": HEAD, "big.py": head_big, "huge.py": huge},
+    )
+    github.max_patch_bytes = 50_000  # GitHub omits big.py's patch: the bot diffs the two blobs
+    settings = make_settings(tmp_path, {
+        "github": {"api_url": github.url, "token": TOKEN, "webhook_secret": SECRET, "write_interval": 0,
+                   "bot_login": github.bot_login, "max_file_bytes": 2_000_000},
+        "engine": {"max_file_bytes": 5_000_000},
+    })  # fmt: skip
+    async with running_service(settings) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        counts = await wait_idle(service)
+    assert counts == {"done": 1}
+    assert ("big.py", 1205) in review_comments(github)
+    summary = github.reviews[0]["body"]
+    assert "huge.py: not reviewed: 3.0 MB is over the 2.0 MB limit (github.max_file_bytes)" in summary
+    assert "big.py" not in summary.split("**Security defects**")[0], "big.py was reviewed"
+    blobs = sorted(r["path"].rsplit("/", 1)[1] for r in github.requests if "/git/blobs/" in r["path"])
+    assert blobs == sorted([git_blob_sha(head_big), git_blob_sha(base_big)])
+    assert git_blob_sha(huge) not in blobs
+
+
+async def test_file_names_are_encoded_segment_by_segment_and_never_leave_contents(tmp_path, github):
+    """A file name is data: `%`, `?`, `#`, spaces and unicode are percent-encoded per segment, and
+    a name with a `..` or `.` segment is refused (listed as not reviewed) instead of being resolved
+    into a request outside contents/. The fake records every request: none went anywhere else."""
+    head = {
+        "net.py": HEAD,
+        "dir with space/100% sure?#1.py": SHELL,
+        "ünïcødé/naïve.py": SHELL,
+        "../pulls/2.py": SHELL,  # would resolve to /repos/Codertocat/Hello-World/pulls/2.py
+        "sub/shadow.py": b"x = 1\n",
+        "sub/./shadow.py": SHELL,  # would resolve to sub/shadow.py: another file's content
+    }
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, head)
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        counts = await wait_idle(service)
+    assert counts == {"done": 1}
+    comments = review_comments(github)
+    assert ("dir with space/100% sure?#1.py", 5) in comments and ("ünïcødé/naïve.py", 5) in comments
+    assert ("net.py", 3) in comments and ("net.py", 12) in comments
+    assert not any(path in ("../pulls/2.py", "sub/./shadow.py") for path, _ in comments)
+    summary = github.reviews[0]["body"]
+    assert "../pulls/2.py: not reviewed: unsafe file name" in summary
+    assert "sub/./shadow.py: not reviewed: unsafe file name" in summary
+
+    repo = "/repos/Codertocat/Hello-World"
+    allowed = re.compile(
+        rf"^{repo}/(pulls/2(/files|/comments|/reviews)?|contents/.+|check-runs(/\d+)?|git/blobs/[0-9a-f]{{40}})$"
+    )
+    assert [r["path"] for r in github.requests if not allowed.match(r["path"])] == []
+    fetched = {r["path"].split("/contents/", 1)[1] for r in github.requests if "/contents/" in r["path"]}
+    assert fetched == {
+        "net.py", "dir with space/100% sure?#1.py", "ünïcødé/naïve.py", "sub/shadow.py",
+        ".patchwarden.yaml", ".github/patchwarden.yaml",
+    }  # fmt: skip
+    raw = {r["raw_path"] for r in github.requests if "/contents/dir" in r["path"]}
+    assert raw == {f"{repo}/contents/dir%20with%20space/100%25%20sure%3F%231.py"}
+
+
+async def test_symlinks_submodules_and_files_missing_at_the_head_are_skipped_with_the_reason(
+    tmp_path, github
+):
+    """contents answers a symlink to a file with the target's content, other symlinks with
+    `type: symlink`, a submodule with `type: submodule`, a vanished file with 404: none of them
+    fails the job; each is listed as not reviewed with the reason, and the rest is reviewed."""
+    head = {
+        "net.py": HEAD,
+        "link_to_net.py": Symlink("net.py"),
+        "dangling.py": Symlink("nowhere/missing.py"),
+        "vendor/lib.py": Submodule("f" * 40),
+        "gone.py": b"x = 1\n",
+    }
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, head)
+    github.fail_next("GET", r"/contents/gone\.py$", 404)  # deleted again between listing and fetch
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        counts = await wait_idle(service)
+    assert counts == {"done": 1}
+    assert review_comments(github) == [("net.py", 3), ("net.py", 12)]
+    summary = github.reviews[0]["body"]
+    head_sha = github.pull("Codertocat", "Hello-World", 2).head_sha
+    for line in (
+        "link_to_net.py: not reviewed: a symlink to 'net.py'",
+        "dangling.py: not reviewed: a symlink to 'nowhere/missing.py'",
+        "vendor/lib.py: not reviewed: a submodule (https://github.com/octocat/Spoon-Knife.git at fffffff)",
+        f"gone.py: not reviewed: not found at {head_sha[:12]}",
+    ):
+        assert line in summary, (line, summary)
+    assert github.check_runs[0]["conclusion"] == "neutral"  # an incomplete review is never green
+
+
+async def test_github_lists_at_most_3000_files_and_the_rest_is_named_as_not_reviewed(tmp_path, github):
+    """pulls/list-files returns at most 3,000 files: the bot compares with `changed_files` and
+    says the review is incomplete (here the cap is lowered to 3 so that net.py is not listed)."""
+    head = {"a.txt": b"a\n", "b.txt": b"b\n", "c.txt": b"c\n", "d.txt": b"d\n", "net.py": HEAD}
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, head)
+    github.pull_files_limit = 3
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        await wait_idle(service)
+    summary = github.reviews[0]["body"]
+    assert "GitHub lists only 3 of the 5 changed files; the others were not reviewed" in summary
+    assert github.check_runs[0]["conclusion"] != "success"
+
+
+async def test_a_personal_access_token_gets_no_check_run_but_the_review_is_posted(tmp_path):
+    """Only GitHub Apps may create check runs: a PAT gets 403 "You must authenticate via a GitHub
+    App." The bot logs it and still posts its review (its login comes from GET /user)."""
+    async with FakeGitHub(token=TOKEN) as gh:
+        gh.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+        settings = make_settings(tmp_path, {"github": {
+            "api_url": gh.url, "token": TOKEN, "webhook_secret": SECRET, "write_interval": 0}})  # fmt: skip
+        async with running_service(settings) as (url, service):
+            await post_github(url, "pull_request", opened_payload(), "d-1")
+            counts = await wait_idle(service)
+    assert counts == {"done": 1} and gh.check_runs == []
+    refused = [r for r in gh.requests if r["path"].endswith("/check-runs")]
+    assert [(r["method"], r["status"]) for r in refused] == [("POST", 403)]
+    assert comment_lines(gh.reviews[0]) == [3, 12]
+
+
+async def test_secondary_rate_limit_without_retry_after_waits_then_retries(github):
+    """rate-limits-for-the-rest-api.md, "Exceeding the rate limit": a secondary rate limit with
+    neither retry-after nor x-ratelimit-remaining 0 means "wait for at least one minute before
+    retrying" -- the bot waits (shortened here) instead of failing the request."""
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    github.fail_next("GET", r"/pulls/2$", 403, count=2)  # the fake's secondary-limit message, no headers
+    async with aiohttp.ClientSession() as session:
+        api = PacedGitHubAPI(
+            session, "test", oauth_token=TOKEN, base_url=github.url, pacer=Pacer(0), secondary_wait=0.05
+        )
+        started = asyncio.get_running_loop().time()
+        pull = await api.getitem("/repos/Codertocat/Hello-World/pulls/2")
+        waited = asyncio.get_running_loop().time() - started
+    assert pull["number"] == 2
+    assert waited >= 0.05 + 0.1, "waited secondary_wait, then twice as long"
+    assert [r["status"] for r in github.requests] == [403, 403, 200]
+
+
+def test_contents_url_encodes_each_segment_and_refuses_dot_segments():
+    assert (
+        contents_url("o/r", "a b/c?d#e%f.py", "main") == "/repos/o/r/contents/a%20b/c%3Fd%23e%25f.py?ref=main"
+    )
+    assert contents_url("o/r", "é.py", "feature/x") == "/repos/o/r/contents/%C3%A9.py?ref=feature%2Fx"
+    for bad in ("../x.py", "a/../x.py", "a/./x.py", "a//x.py", "/x.py", "x/"):
+        with pytest.raises(NotReviewable, match="unsafe file name"):
+            contents_url("o/r", bad, "main")

@@ -51,6 +51,12 @@ _STATUS = {
     "unchanged": FileStatus.MODIFIED,
 }
 CONTENT_CREATING = {"POST", "PATCH", "PUT", "DELETE"}
+#: GitHub's documented limit on a check run's ``output.summary`` (characters).
+CHECK_SUMMARY_MAX = 65535
+#: The body of the partial reviews posted while bisecting a refused batch: GitHub documents
+#: ``body`` as required for a COMMENT review, with or without comments.
+PARTIAL_REVIEW_BODY = "Patchwarden: inline comments of this scan (its summary follows separately)."
+_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 class Pacer:
@@ -75,11 +81,22 @@ class PacedGitHubAPI(GitHubAPI):
     """gidgethub client that retries 5xx with backoff, honours Retry-After and
     X-RateLimit-Reset, and paces content-creating requests."""
 
-    def __init__(self, *args: Any, pacer: Pacer, max_attempts: int = 5, max_wait: float = 120.0, **kw: Any):
+    def __init__(
+        self,
+        *args: Any,
+        pacer: Pacer,
+        max_attempts: int = 5,
+        max_wait: float = 120.0,
+        secondary_wait: float = 60.0,
+        **kw: Any,
+    ):
         super().__init__(*args, **kw)
         self.pacer = pacer
         self.max_attempts = max_attempts
         self.max_wait = max_wait
+        # GitHub: after a secondary rate limit with neither Retry-After nor x-ratelimit-remaining: 0,
+        # "wait for at least one minute before retrying", then exponentially longer.
+        self.secondary_wait = secondary_wait
 
     async def manage_rate_limit(self, *, method: str, url: str) -> None:  # type: ignore[override]
         if method.upper() in CONTENT_CREATING:
@@ -99,6 +116,8 @@ class PacedGitHubAPI(GitHubAPI):
         elif status in (403, 429) and _header(headers, "x-ratelimit-remaining") == "0":
             reset = float(_header(headers, "x-ratelimit-reset") or time.time() + 60)
             delay = max(0.0, reset - time.time()) + 1
+        elif status == 429 or (status == 403 and "secondary rate limit" in str(exception).lower()):
+            delay = self.secondary_wait * 2 ** (attempt - 1)
         elif isinstance(exception, GitHubBroken) or status >= 500:
             delay = min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random())
         if delay is None:
@@ -248,7 +267,7 @@ class GitHubPlatform:
             data={
                 "status": "completed",
                 "conclusion": "cancelled" if cancelled else "neutral",
-                "output": {"title": title, "summary": reason[:65000]},
+                "output": {"title": title, "summary": _clip(reason, CHECK_SUMMARY_MAX)},
             },
         )
 
@@ -265,28 +284,70 @@ class GitHubPlatform:
 
     async def _repo_config(self, gh: PacedGitHubAPI, repo: str, ref: str) -> tuple[str | None, str]:
         for path in (".patchwarden.yaml", ".github/patchwarden.yaml"):
-            blob = await self._content(gh, repo, path, ref)
-            if blob is not None:
-                return blob.decode("utf-8", errors="replace"), f"{path} on {ref}"
+            try:
+                blob = await self._fetch(gh, repo, path, ref, follow_symlinks=True)
+            except NotReviewable:
+                continue
+            return blob.decode("utf-8", errors="replace"), f"{path} on {ref}"
         return None, ".patchwarden.yaml"
 
-    async def _content(self, gh: PacedGitHubAPI, repo: str, path: str, ref: str) -> bytes | None:
-        """A file's bytes at ``ref`` (None when absent), through gidgethub's retrying client."""
-        try:
-            item = await gh.getitem(f"/repos/{repo}/contents/{quote(path)}?ref={quote(ref, safe='')}")
-        except BadRequest as exc:
-            if int(exc.status_code) == 404:
-                return None
-            _raise_for(exc, f"{repo}:{path}@{ref}")
-        except (GitHubBroken, aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"fetching {repo}:{path}@{ref}: {exc!r}") from exc
-        if not isinstance(item, dict) or item.get("type") != "file":
-            return None
-        if item.get("encoding") != "base64":  # GitHub sends no content for files over 1 MB
-            raise FileTooLarge(
-                f"{path}: not reviewed: {item.get('size', 0) / 1e6:.1f} MB is over GitHub's 1 MB content limit"
+    async def _fetch(
+        self, gh: PacedGitHubAPI, repo: str, path: str, ref: str, *, follow_symlinks: bool = False
+    ) -> bytes:
+        """A regular file's bytes at ``ref``, through gidgethub's retrying client.
+
+        Raises :class:`NotReviewable` (with the reason) for what is not a regular file there:
+        missing (404), a directory, a symlink, a submodule, over ``github.max_file_bytes``, or a
+        name that cannot be a safe request path. Files over GitHub's 1 MB contents limit come
+        back as ``encoding: "none"`` and are read from the git blobs API (up to 100 MB).
+        """
+        what = f"{repo}:{path}@{ref}"
+        item = await self._get(gh, contents_url(repo, path, ref), what)
+        if item is None:
+            raise NotReviewable(f"not found at {ref[:12]}")
+        if isinstance(item, list):
+            raise NotReviewable(f"a directory at {ref[:12]}")
+        kind = item.get("type")
+        if kind == "symlink":
+            raise NotReviewable(f"a symlink to {item.get('target')!r}")
+        if kind == "submodule":
+            raise NotReviewable(
+                f"a submodule ({item.get('submodule_git_url')} at {str(item.get('sha'))[:7]})"
             )
-        return base64.b64decode(item.get("content", ""))
+        if kind != "file":
+            raise NotReviewable(f"GitHub describes it as {kind!r}, not a file")
+        if item.get("path") != path and not follow_symlinks:
+            # A symlink to a regular file: GitHub answers with the target file's content.
+            raise NotReviewable(f"a symlink to {item.get('path')!r}")
+        size = int(item.get("size") or 0)
+        limit = self.settings.max_file_bytes
+        if size > limit:
+            raise NotReviewable(
+                f"{size / 1e6:.1f} MB is over the {limit / 1e6:.1f} MB limit (github.max_file_bytes)"
+            )
+        if item.get("encoding") == "base64":
+            return base64.b64decode(item.get("content") or "")
+        sha = str(item.get("sha") or "")
+        if item.get("encoding") != "none" or not _SHA.fullmatch(sha):
+            raise NotReviewable(f"GitHub sent its content as {item.get('encoding')!r}")
+        blob = await self._get(gh, f"/repos/{repo}/git/blobs/{sha}", what)
+        if not isinstance(blob, dict) or blob.get("encoding") != "base64":
+            raise NotReviewable(f"GitHub sent no content for blob {sha[:7]}")
+        return base64.b64decode(blob.get("content") or "")
+
+    async def _get(self, gh: PacedGitHubAPI, url: str, what: str) -> Any:
+        """GET through the retrying client; ``None`` for 404; NotReviewable for GitHub's size refusal."""
+        try:
+            return await gh.getitem(url)
+        except BadRequest as exc:
+            status = int(exc.status_code)
+            if status == 404:
+                return None
+            if status == 403 and "too large" in str(exc).lower():
+                raise NotReviewable(f"too large for GitHub's API: {exc}") from exc
+            _raise_for(exc, what)
+        except (GitHubBroken, aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"fetching {what}: {exc!r}") from exc
 
     async def load_change(self, target: Target, config: RepoConfig, wants: Any) -> Change:
         ctx = target.context
@@ -294,27 +355,34 @@ class GitHubPlatform:
         repo, number, pr, head = ctx["repo"], ctx["number"], ctx["pr"], ctx["head"]
         errors: list[str] = []
         entries = [e async for e in gh.getiter(f"/repos/{repo}/pulls/{number}/files?per_page=100")]
+        changed = int(pr.get("changed_files") or 0)
+        if changed > len(entries):  # GitHub lists at most 3,000 files of a pull request
+            errors.append(
+                f"GitHub lists only {len(entries)} of the {changed} changed files; the others were not reviewed"
+            )
         semaphore = asyncio.Semaphore(8)
 
         async def build(entry: dict[str, Any]) -> ChangedFile:
             path = entry["filename"]
             status = _STATUS.get(entry.get("status", "modified"), FileStatus.MODIFIED)
             old_path = entry.get("previous_filename")
-            if status is FileStatus.DELETED:
-                return ChangedFile(path, status, old_path=old_path)
-            if not (config.wants_path(path) and wants(path)):
-                # Not for any analyzer: keep its lines (for placement) but fetch nothing.
+
+            def without_content() -> ChangedFile:
+                # Keep its lines (for placement) but nothing to analyze.
                 if not entry.get("patch"):
                     return ChangedFile(path, status, None, old_path)
                 return parse_file_patch(path, entry["patch"]).changed_file(None, status, old_path)
+
+            if status is FileStatus.DELETED:
+                return ChangedFile(path, status, old_path=old_path)
+            if not (config.wants_path(path) and wants(path)):
+                return without_content()
             async with semaphore:
                 try:
-                    content = await self._content(gh, repo, path, head)
-                except FileTooLarge as exc:
-                    errors.append(str(exc))
-                    return ChangedFile(path, status, None, old_path)
-                if content is None:
-                    raise TransientError(f"{path} missing at {head}")
+                    content = await self._fetch(gh, repo, path, head)
+                except NotReviewable as exc:
+                    errors.append(f"{path}: not reviewed: {exc}")
+                    return without_content()
                 if b"\x00" in content[:8000]:
                     return ChangedFile(path, FileStatus.BINARY, None, old_path)
                 if entry.get("patch") is not None:
@@ -322,7 +390,13 @@ class GitHubPlatform:
                 else:  # GitHub omits the patch of large diffs: compare the two blobs ourselves
                     base = None
                     if status is not FileStatus.ADDED:
-                        base = await self._content(gh, repo, old_path or path, pr["base"]["sha"])
+                        try:
+                            base = await self._fetch(gh, repo, old_path or path, pr["base"]["sha"])
+                        except NotReviewable as exc:
+                            errors.append(
+                                f"{path}: not reviewed: no patch from GitHub and the base version: {exc}"
+                            )
+                            return without_content()
                     fd = diff_contents(path, base, content)
             return fd.changed_file(content, status, old_path)
 
@@ -399,10 +473,9 @@ class GitHubPlatform:
             data: dict[str, Any] = {
                 "commit_id": head,
                 "event": "COMMENT",
+                "body": body if body is not None else PARTIAL_REVIEW_BODY,
                 "comments": [_inline(c) for c in batch],
             }
-            if body is not None:
-                data["body"] = body
             try:
                 await gh.post(url, data=data)
             except BadRequest as exc:
@@ -456,13 +529,32 @@ class GitHubPlatform:
             data={
                 "status": "completed",
                 "conclusion": conclusion,
-                "output": {"title": title[:250], "summary": review.summary[:65000]},
+                "output": {"title": title[:250], "summary": _clip(review.summary, CHECK_SUMMARY_MAX)},
             },
         )
 
 
-class FileTooLarge(Exception):
-    pass
+class NotReviewable(Exception):
+    """A changed file the bot does not review; the message says why (the summary names the file)."""
+
+
+def contents_url(repo: str, path: str, ref: str) -> str:
+    """``/repos/{repo}/contents/{path}?ref=`` with every path segment percent-encoded.
+
+    A file name is data, never URL syntax: ``?``, ``#``, ``%`` and spaces are encoded, and a
+    name with an empty, ``.`` or ``..`` segment (which URL joining would resolve into a request
+    outside ``contents/``) is refused rather than normalised.
+    """
+    segments = path.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise NotReviewable(f"unsafe file name {path!r}: not fetched")
+    encoded = "/".join(quote(segment, safe="") for segment in segments)
+    return f"/repos/{repo}/contents/{encoded}?ref={quote(ref, safe='')}"
+
+
+def _clip(text: str, limit: int) -> str:
+    """At most ``limit`` characters and ``limit`` UTF-8 bytes (never a broken character)."""
+    return text[:limit].encode()[:limit].decode("utf-8", errors="ignore")
 
 
 def _inline(c: Comment) -> dict[str, Any]:
