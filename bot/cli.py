@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from bot.config import REPO_CONFIG_PATHS, ConfigError, Settings, load_settings, parse_repo_config
-from bot.gitlocal import GitError, change_from_git
-from bot.model import FilterMode, Review, Severity
+from bot.gitlocal import GitError, change_from_git, read_file_at, repo_config_at
+from bot.model import Change, FilterMode, Review, Severity
 from bot.pipeline import Engine
 from bot.report import FORMATS
 
@@ -26,7 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--base", help="base revision (default: merge-base with upstream, else HEAD~1)")
     check.add_argument("--head", help="head revision (default: HEAD)")
     check.add_argument("--filter-mode", choices=[m.value for m in FilterMode])
-    check.add_argument("--config", type=Path, help="a .patchwarden.yaml to use instead of the repository's")
+    check.add_argument(
+        "--config",
+        type=Path,
+        help="a .patchwarden.yaml to use instead of the repository's (read from the base revision)",
+    )
     check.add_argument("--format", choices=sorted(FORMATS), default="text")
     check.add_argument(
         "--fail-level", choices=[s.value for s in Severity], help="exit 1 on a finding this severe"
@@ -40,16 +44,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _repo_config_text(repo: Path, explicit: Path | None) -> tuple[str | None, str]:
-    if explicit is not None:
-        try:
-            return explicit.read_text(), str(explicit)
-        except OSError as exc:
-            raise ConfigError(f"{explicit}: cannot read: {exc.strerror}") from exc
-    for name in REPO_CONFIG_PATHS:
-        if (repo / name).is_file():
-            return (repo / name).read_text(), name
-    return None, ""
+def _explicit_config_text(path: Path) -> tuple[str, str]:
+    try:
+        return path.read_text(), str(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def _base_config_text(repo: Path, change: Change) -> tuple[str | None, str, list[str]]:
+    """The repository file at the change's base revision, and notes for the developer.
+
+    As the service reads ``.patchwarden.yaml`` (or ``.github/patchwarden.yaml``) from the target
+    branch, ``check`` reads it from the base revision, never from the head or the working tree:
+    a change cannot switch its own CI gate off or weaken it. When the head changes the file, a
+    note says that the review used the base revision's version.
+    """
+    text, name = repo_config_at(repo, change.base, REPO_CONFIG_PATHS)
+    source = f"{name} on {change.base[:12]}" if name else ".patchwarden.yaml"
+    notes = [
+        f"{path} is changed by this change; the review uses the base revision's version"
+        f" (try the new one with --config {path})"
+        for path in REPO_CONFIG_PATHS
+        if read_file_at(repo, change.base, path) != read_file_at(repo, change.head, path)
+    ]
+    return text, source, notes
 
 
 async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Review, int]:
@@ -62,14 +80,22 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Revie
     try:
         change = change_from_git(repo, args.base, args.head)
         errors: list[str] = []
-        text, source = _repo_config_text(repo, args.config)
+        if args.config is not None:  # the developer's own choice wins
+            text, source = _explicit_config_text(args.config)
+        else:
+            text, source, notes = _base_config_text(repo, change)
+            for note in notes:
+                print(f"patchwarden: note: {note}", file=sys.stderr)
         try:
-            config = parse_repo_config(text, settings.review, source or ".patchwarden.yaml")
+            config = parse_repo_config(text, settings.review, source)
         except ConfigError as exc:
             if args.config is not None:
                 raise
             errors.append(f"{exc} — using the default configuration")
             config = settings.review
+        if not config.enabled:
+            summary = f"Patchwarden is switched off here: {source} sets enabled: false; nothing was reviewed."
+            return Review(summary, [], [], []), EXIT_OK
         if args.filter_mode:
             config = config.model_copy(update={"filter_mode": FilterMode(args.filter_mode)})
         review = await Engine.from_settings(settings.engine).review(change, config, errors)

@@ -100,3 +100,26 @@ def change_from_git(repo: Path, base: str | None = None, head: str | None = None
     ]
     title = git(repo, "log", "-1", "--format=%s", head_sha).decode(errors="replace").strip()
     return Change(files=files, title=title, base=base_sha, head=head_sha)
+
+
+def read_file_at(repo: Path, rev: str, path: str) -> bytes | None:
+    """The bytes of the regular file ``path`` at ``rev``, or None when there is none.
+
+    A symlink is followed inside the tree (as GitHub's contents API does); one that leaves the
+    tree, dangles or loops, a directory, a submodule or a missing path all give None, so nothing
+    outside the revision (the working tree included) is ever read.
+    """
+    out = git(repo, "cat-file", "--batch-check", "--follow-symlinks", input=f"{rev}:{path}\n".encode())
+    fields = out.split(b"\n", 1)[0].split()
+    if len(fields) != 3 or fields[1] != b"blob":
+        return None
+    return git(repo, "cat-file", "blob", fields[0].decode())
+
+
+def repo_config_at(repo: Path, rev: str, names: tuple[str, ...]) -> tuple[str | None, str]:
+    """The first of ``names`` that is a file at ``rev``: (text, name), else (None, "")."""
+    for name in names:
+        blob = read_file_at(repo, rev, name)
+        if blob is not None:
+            return blob.decode("utf-8", errors="replace"), name
+    return None, ""

@@ -151,13 +151,10 @@ def test_fail_level_and_usage_errors(three_patterns_repo, tmp_path):
 
 def test_broken_repo_config_falls_back_to_defaults(make_repo):
     repo = make_repo()
-    repo.commit({"a.py": "x = 1\n"}, "base")
     repo.commit(
-        {
-            "a.py": "import os\nx = 1\n",
-            ".patchwarden.yaml": "filter_mode: sideways\nmax_inline_comments: many\n",
-        }
+        {"a.py": "x = 1\n", ".patchwarden.yaml": "filter_mode: sideways\nmax_inline_comments: many\n"}
     )
+    repo.commit({"a.py": "import os\nx = 1\n"})
     proc = run_check("--repo", str(repo.root), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -171,16 +168,90 @@ def test_broken_repo_config_falls_back_to_defaults(make_repo):
 
 def test_repo_config_opt_out_of_an_analyzer_and_a_rule(make_repo):
     repo = make_repo()
-    repo.commit({"a.py": "x = 1\n"}, "base")
     repo.commit(
         {
-            "a.py": "import os\nimport subprocess\n\n\ndef f(x):\n    subprocess.call(x, shell=True)\n",
+            "a.py": "x = 1\n",
             ".patchwarden.yaml": "analyzers: {ruff: false}\nskip_rules: [B602, 'semgrep:*']\n",
-        }
+        },
+        "base",
     )
+    repo.commit({"a.py": "import os\nimport subprocess\n\n\ndef f(x):\n    subprocess.call(x, shell=True)\n"})
     doc = json.loads(run_check("--repo", str(repo.root), "--format", "json").stdout)
     assert doc["comments"] == [] and doc["errors"] == []
     assert doc["summary"].splitlines()[0] == VERDICT_CLEAN
+
+
+SHELL_CALL = "import subprocess\n\n\ndef f(x):\n    subprocess.call(x, shell=True)\n"
+WEAKENED = (
+    "enabled: false\n"
+    "fail_level: null\n"
+    "analyzers: {bandit: false, semgrep: false, ruff: false}\n"
+    "skip_rules: ['*', B602, 'semgrep:*']\n"
+    "exclude: ['**']\n"
+    "min_severity: high\n"
+    "min_confidence: high\n"
+)
+
+
+def shell_rules(doc: dict) -> set[tuple[int, str]]:
+    return {(c["line"], c["severity"]) for c in doc["comments"]}
+
+
+def test_a_change_cannot_weaken_its_own_gate(make_repo):
+    """`.patchwarden.yaml` comes from the base revision, as the service reads the target branch."""
+    repo = make_repo()
+    repo.commit({"a.py": "import subprocess\n", ".patchwarden.yaml": "fail_level: high\n"}, "base")
+    repo.commit({"a.py": SHELL_CALL, ".patchwarden.yaml": WEAKENED}, "switch the bot off")
+    (repo.root / ".github").mkdir()
+    (repo.root / ".github/patchwarden.yaml").write_text(WEAKENED)  # uncommitted: never read either
+    for extra in ([], ["--fail-level", "high"]):
+        proc = run_check("--repo", str(repo.root), "--format", "json", *extra)
+        assert proc.returncode == 1, proc.stderr  # the base's fail_level: high still gates
+        doc = json.loads(proc.stdout)
+        assert (5, "high") in shell_rules(doc) and doc["errors"] == []
+        assert (
+            ".patchwarden.yaml is changed by this change; the review uses the base revision's version"
+            in proc.stderr
+        )
+        assert ".github/patchwarden.yaml is changed" not in proc.stderr  # unchanged between commits
+
+    # A new `.github/patchwarden.yaml` in the head is not read either, and is named.
+    repo.commit({".patchwarden.yaml": "fail_level: high\n", ".github/patchwarden.yaml": WEAKENED}, "again")
+    proc = run_check("--repo", str(repo.root), "--base", "HEAD~2", "--format", "json")
+    assert proc.returncode == 1 and (5, "high") in shell_rules(json.loads(proc.stdout))
+    assert ".github/patchwarden.yaml is changed by this change" in proc.stderr
+    assert "note: .patchwarden.yaml" not in proc.stderr  # same text on base and head
+
+
+def test_the_base_revisions_config_is_honoured(make_repo):
+    repo = make_repo()
+    repo.commit({"a.py": "import subprocess\n", ".patchwarden.yaml": "skip_rules: [B602, 'semgrep:*']\n"})
+    repo.commit({"a.py": SHELL_CALL}, "add the call")
+    proc = run_check("--repo", str(repo.root), "--format", "json", "--fail-level", "high")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["comments"] == [] and "note:" not in proc.stderr
+
+    off = make_repo()
+    off.commit({"a.py": "import subprocess\n", ".github/patchwarden.yaml": "enabled: false\n"})
+    off.commit({"a.py": SHELL_CALL}, "add the call")
+    proc = run_check("--repo", str(off.root), "--format", "json", "--fail-level", "high")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["comments"] == [] and doc["errors"] == []
+    assert ".github/patchwarden.yaml on " in doc["summary"] and "enabled: false" in doc["summary"]
+
+
+def test_an_explicit_config_file_wins(make_repo, tmp_path):
+    repo = make_repo()
+    repo.commit({"a.py": "import subprocess\n"})
+    repo.commit({"a.py": SHELL_CALL, ".patchwarden.yaml": "skip_rules: [B602, 'semgrep:*']\n"})
+    assert run_check("--repo", str(repo.root), "--fail-level", "high").returncode == 1
+    mine = repo.root / ".patchwarden.yaml"
+    proc = run_check(
+        "--repo", str(repo.root), "--fail-level", "high", "--config", str(mine), "--format", "json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["comments"] == [] and "note:" not in proc.stderr
 
 
 def test_demo_runs_on_embedded_defaults():
