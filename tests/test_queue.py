@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sqlite3
 import time
 
 from bot.server.queue import ALREADY_REVIEWED, DUPLICATE_DELIVERY, JobQueue, JobRequest
@@ -79,3 +82,130 @@ async def test_retry_later_waits_and_counts_attempts(tmp_path):
     time.sleep(0.35)
     retried = await q.claim()
     assert retried.id == job.id and retried.attempts == 2
+
+
+# -- retention ---------------------------------------------------------------------------
+DAY = 86400.0
+
+
+def backdate(path, table: str, where: str, params: tuple, days: float) -> None:
+    """Age rows in the real SQLite file, as if written ``days`` ago."""
+    column = "received" if table == "deliveries" else "updated"
+    with sqlite3.connect(path) as db:
+        db.execute(f"UPDATE {table} SET {column} = ? WHERE {where}", (time.time() - days * DAY, *params))
+
+
+async def finished(q: JobQueue, key: str, revision: str, state: str = "done") -> int:
+    job_id = (await q.enqueue("github", JobRequest("review", key, {"revision": revision}, True))).job_id
+    job = await q.claim()
+    assert job is not None and job.id == job_id
+    await q.finish(job.id, state)
+    return job_id
+
+
+async def test_pruning_deletes_old_finished_jobs_and_keeps_live_and_recent_ones(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    q = JobQueue(path)  # retention_days: 14
+    a1, a2 = await finished(q, "a", "r1"), await finished(q, "a", "r2")
+    b = await finished(q, "b", "r1", "failed")
+    d = (await q.enqueue("github", JobRequest("review", "d", {"revision": "r1"}))).job_id
+    assert (await q.claim()).id == d  # running
+    e, f = await finished(q, "e", "r1"), await finished(q, "f", "r1", "failed")
+    c_old = (await q.enqueue("github", JobRequest("review", "c", {"revision": "r1"}))).job_id
+    c_new = (await q.enqueue("github", JobRequest("review", "c", {"revision": "r2"}))).job_id
+    old = (a1, a2, b, c_old, c_new, d)
+    backdate(path, "jobs", f"id IN ({','.join('?' * len(old))})", old, days=30)
+    backdate(path, "jobs", "id IN (?, ?)", (e, f), days=13)
+
+    assert await q.prune() == {"jobs": 3, "deliveries": 0}  # a1 (done, not the newest of a), b, c_old
+    assert await q.prune() == {"jobs": 0, "deliveries": 0}
+    q.close()
+    states = {j["id"]: j["state"] for j in await JobQueue(path).jobs()}
+    assert states == {a2: "done", d: "running", e: "done", f: "failed", c_new: "pending"}
+
+
+async def test_pruning_deletes_in_batches(tmp_path, monkeypatch):
+    from bot.server import queue as queue_module
+
+    monkeypatch.setattr(queue_module, "PRUNE_BATCH", 3)
+    q = JobQueue(tmp_path / "q.sqlite3")
+    for n in range(8):
+        await finished(q, "k", f"r{n}")
+        assert await q.seen_delivery(f"d{n}") is False
+    deleted = await q.prune(now=time.time() + 30 * DAY)
+    assert deleted == {"jobs": 7, "deliveries": 8}
+    assert [j["state"] for j in await q.jobs()] == ["done"]
+
+
+async def test_delivery_ids_are_kept_long_enough_for_redeliveries(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    q = JobQueue(path)
+    for delivery in ("old", "recent"):
+        await q.enqueue("github", JobRequest("review", f"k-{delivery}", {}), delivery_id=delivery)
+    backdate(path, "deliveries", "delivery_id = ?", ("old",), days=15)
+    backdate(path, "deliveries", "delivery_id = ?", ("recent",), days=13)
+    assert (await q.prune())["deliveries"] == 1
+    again = await q.enqueue("github", JobRequest("review", "k-recent", {}), delivery_id="recent")
+    assert (again.job_id, again.skipped) == (None, DUPLICATE_DELIVERY)
+    assert await q.seen_delivery("recent") is True
+    q.close()
+
+    # A short job retention never shortens the delivery window below GitHub's redelivery window.
+    short = JobQueue(path, retention_days=1)
+    assert await short.seen_delivery("two-days") is False
+    assert await short.seen_delivery("nine-days") is False
+    backdate(path, "deliveries", "delivery_id = ?", ("two-days",), days=2)
+    backdate(path, "deliveries", "delivery_id = ?", ("nine-days",), days=9)
+    assert (await short.prune())["deliveries"] == 2  # nine-days, and recent (13 days)
+    assert await short.seen_delivery("two-days") is True
+    again = await short.enqueue("github", JobRequest("review", "k", {}), delivery_id="two-days")
+    assert again.skipped == DUPLICATE_DELIVERY
+
+
+async def test_once_per_revision_still_holds_after_pruning(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    q = JobQueue(path)
+    await finished(q, "k", "old")
+    await finished(q, "k", "head")
+    await finished(q, "recent", "r1")
+    await finished(q, "recent", "r2")
+    backdate(path, "jobs", "key = ?", ("k",), days=400)
+    backdate(path, "jobs", "key = ?", ("recent",), days=10)
+    assert (await q.prune())["jobs"] == 1  # only k's "old": the newest done review of k stays
+    q.close()
+
+    q = JobQueue(path)  # and after a restart
+    for key, revision in (("k", "head"), ("recent", "r1"), ("recent", "r2")):
+        again = await q.enqueue("gerrit", JobRequest("review", key, {"revision": revision}, True))
+        assert (again.job_id, again.skipped) == (None, ALREADY_REVIEWED), (key, revision)
+    # Even far in the future the newest review of a key is what "already reviewed" reads.
+    await q.prune(now=time.time() + 1000 * DAY)
+    again = await q.enqueue("gerrit", JobRequest("review", "k", {"revision": "head"}, True))
+    assert again.skipped == ALREADY_REVIEWED
+    assert (await q.enqueue("gerrit", JobRequest("rescan", "k", {"revision": "head"}))).job_id is not None
+
+
+async def test_periodic_pruning_runs_at_start_up_and_again(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    q = JobQueue(path)
+    await finished(q, "k", "r1")
+    await finished(q, "k", "r2")
+    backdate(path, "jobs", "1", (), days=30)
+    task = asyncio.create_task(q.prune_periodically(interval=0.05))
+    try:
+        for _ in range(100):
+            if len(await q.jobs()) == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert len(await q.jobs()) == 1  # at start-up
+        await finished(q, "k", "r3")
+        backdate(path, "jobs", "1", (), days=30)
+        for _ in range(100):
+            if len(await q.jobs()) == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert [j["id"] for j in await q.jobs()] == [3]  # and again, later
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

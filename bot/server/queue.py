@@ -6,13 +6,15 @@ generic queue (persist-queue, huey, arq). SQLite in WAL mode is durable across k
 is a short transaction run in a thread so the event loop never waits on fsync.
 
 A job's life: pending -> running -> done | failed | superseded. Jobs found ``running`` at start-up
-(the process was killed) go back to pending, so an acknowledged event is never lost.
+(the process was killed) go back to pending, so an acknowledged event is never lost. Finished
+jobs and delivery ids are pruned after ``server.retention_days`` (see :meth:`JobQueue.prune`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -40,11 +42,21 @@ CREATE TABLE IF NOT EXISTS deliveries (
     delivery_id TEXT PRIMARY KEY,
     received REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries(received);
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 """
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+#: GitHub.com lets a webhook delivery be redelivered for 3 days, GitHub Enterprise Server for 7:
+#: delivery ids are kept at least this long, whatever ``server.retention_days`` says.
+MIN_DELIVERY_RETENTION = 8 * DAY
+PRUNE_INTERVAL = 3600.0  # seconds between two prunings of a running service
+PRUNE_BATCH = 1000  # rows deleted per transaction, so an enqueue never waits long on a pruning
 
 
 @dataclass(frozen=True)
@@ -83,9 +95,10 @@ SCAN_UNDER_WAY = "a scan of this change is already under way"
 
 
 class JobQueue:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, retention_days: float = 14.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.retention = retention_days * DAY  # seconds
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -257,6 +270,76 @@ class JobQueue:
             return [dict(zip(cols, r, strict=True)) for r in rows.fetchall()]
 
         return await self._run(op)
+
+    # -- retention ---------------------------------------------------------------------
+    async def prune(self, now: float | None = None) -> dict[str, int]:
+        """Delete what the queue no longer needs; returns the rows deleted, ``{"jobs", "deliveries"}``.
+
+        Deleted: finished jobs (done, failed, superseded) last updated more than the retention
+        period (``server.retention_days``) before ``now``, and delivery ids received more than the
+        retention period, but at least :data:`MIN_DELIVERY_RETENTION`, before ``now`` (so
+        GitHub's redeliveries, which an operator can trigger days later, are still recognised).
+
+        Never deleted: pending and running jobs; and, whatever its age, the newest ``done`` job
+        of each key, which is what ``once_per_revision`` ("revision already reviewed",
+        :meth:`_revision_known`) needs: a pull request or change that sat idle past the retention
+        period and is then reopened, marked ready, or found again by the Gerrit catch-up is not
+        reviewed a second time. That costs one row per pull request or change ever reviewed, not
+        one per push or event. Older done jobs of a key (revisions the key has since moved on
+        from) go after the retention period; within it nothing a duplicate or "already reviewed"
+        check reads is ever deleted. Failed and superseded jobs never count as reviewed, so
+        deleting them changes no decision.
+
+        Rows go in batches of :data:`PRUNE_BATCH`, each its own transaction; freed pages are
+        reused by SQLite, so the file stops growing (it does not shrink without a VACUUM).
+        """
+        now = time.time() if now is None else now
+        job_cutoff = now - self.retention
+        delivery_cutoff = now - max(self.retention, MIN_DELIVERY_RETENTION)
+
+        def jobs_batch() -> int:
+            return self._db.execute(
+                "DELETE FROM jobs WHERE id IN ("
+                " SELECT id FROM jobs WHERE state IN ('done', 'failed', 'superseded') AND updated < ?"
+                " AND id NOT IN (SELECT MAX(id) FROM jobs WHERE state = 'done' GROUP BY key)"
+                " LIMIT ?)",
+                (job_cutoff, PRUNE_BATCH),
+            ).rowcount
+
+        def deliveries_batch() -> int:
+            return self._db.execute(
+                "DELETE FROM deliveries WHERE rowid IN "
+                "(SELECT rowid FROM deliveries WHERE received < ? LIMIT ?)",
+                (delivery_cutoff, PRUNE_BATCH),
+            ).rowcount
+
+        deleted = {"jobs": 0, "deliveries": 0}
+        for table, batch in (("jobs", jobs_batch), ("deliveries", deliveries_batch)):
+            while True:
+                n = await self._run(batch)
+                deleted[table] += n
+                if n < PRUNE_BATCH:
+                    break
+        return deleted
+
+    async def prune_periodically(self, interval: float = PRUNE_INTERVAL) -> None:
+        """Prune now (at start-up), then every ``interval`` seconds until cancelled.
+
+        A failed pruning is logged and tried again next time; it never stops the service.
+        """
+        while True:
+            try:
+                deleted = await self.prune()
+            except Exception as exc:  # e.g. "database is locked": the next round catches up
+                log.warning("pruning the queue failed: %r", exc)
+            else:
+                if any(deleted.values()):
+                    log.info(
+                        "pruned %d finished job(s) and %d delivery id(s) past retention",
+                        deleted["jobs"],
+                        deleted["deliveries"],
+                    )
+            await asyncio.sleep(interval)
 
     # -- small persistent state (e.g. the Gerrit stream's last event time) -----------------
     async def get_state(self, key: str) -> str | None:
