@@ -3,6 +3,7 @@ fake Gerrit, real analyzers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 
@@ -16,7 +17,6 @@ from tests.fakes.gerrit import FakeGerrit, generate_ssh_keypair
 from tests.service import (
     ServeProcess,
     fixture,
-    jobs_finished,
     make_settings,
     running_service,
     wait_idle,
@@ -464,3 +464,93 @@ async def test_healthz_is_503_while_the_stream_is_down_past_its_grace(tmp_path, 
             line for line in text.splitlines() if line.startswith("patchwarden_gerrit_stream_down_seconds ")
         ]
         assert down and float(down[0].split()[1]) > 0.3
+
+
+@pytest.mark.parametrize("lost_as", [502, None], ids=["502-after-apply", "connection-dropped"])
+async def test_a_lost_review_answer_does_not_post_the_review_twice(tmp_path, gerrit, lost_as):
+    """Set Review is not idempotent: after an ambiguous failure the bot looks for its run marker
+    among the change's messages (rest-api-changes.txt "List Change Messages") before posting again."""
+    gerrit.lose_answer("POST", r"/review$", status=lost_as)
+    async with running_service(gerrit_settings(tmp_path, gerrit)) as (_url, service):
+        await gerrit.wait_for_stream(1, timeout=10)
+        change = gerrit.create_change(PROJECT, "master", gerrit.owner, "x", files={"nova/volume.py": HEAD})
+        await wait_until(lambda: jobs_done(service, 1), what="the job to finish")
+        jobs = await service.queue.jobs()
+    assert jobs[0]["state"] == "done", jobs
+    assert len(scans(gerrit, change.number)) == 1
+    messages = [m.message for m in gerrit.changes[change.number].messages if m.tag == TAG]
+    assert len(messages) == 1 and messages[0].splitlines()[-1] == f"patchwarden-run: {jobs[0]['id']}"
+
+
+async def test_kill_after_the_review_is_applied_then_restart_posts_nothing_more(tmp_path, gerrit):
+    """`kill -9` of `patchwarden serve` between Gerrit applying the review and the job being
+    marked done: the restarted process resumes the job, finds its marker and posts nothing."""
+    change = gerrit.create_change(
+        PROJECT, "master", gerrit.owner, "x", files={"nova/volume.py": HEAD}, emit=False
+    )
+    event = gerrit.patchset_created_event(change)
+    release = asyncio.Event()
+    gerrit.lose_answer("POST", r"/review$", status=None, hold=release)
+    config = tmp_path / "serve.yaml"
+    config.write_text(
+        yaml.safe_dump({"gerrit": {"event_source": "webhook"}, "server": {"retry_base_delay": 0.2}})
+    )
+    env = {
+        "PATCHWARDEN_GERRIT_URL": gerrit.url,
+        "PATCHWARDEN_GERRIT_USER": USER,
+        "PATCHWARDEN_GERRIT_HTTP_PASSWORD": PASSWORD,
+        "PATCHWARDEN_GERRIT_WEBHOOK_SECRET": HOOK_SECRET,
+        "PATCHWARDEN_DATA_DIR": str(tmp_path / "data"),
+    }
+    first = ServeProcess(config, env)
+    try:
+        await first.wait_ready()
+        async with aiohttp.ClientSession() as session:
+            hook = first.url + "/webhooks/gerrit"
+            async with session.post(hook, json=event, headers={"X-Patchwarden-Token": HOOK_SECRET}) as resp:
+                assert resp.status == 202
+        await wait_until(lambda: gerrit.reviews, what="the review to be applied")
+        first.kill()
+    finally:
+        release.set()
+        first.stop()
+    second = ServeProcess(config, env)
+    try:
+        await second.wait_ready()
+        await wait_until(lambda: served_queue(second.url, {"done": 1}), what="the resumed job to finish")
+    finally:
+        second.stop()
+    assert len(scans(gerrit, change.number)) == 1
+
+
+async def test_a_job_that_fails_for_good_says_so_on_the_change(tmp_path, gerrit):
+    """No silent failure: past the opt-out check, a job that cannot finish posts a tagged message
+    naming the reason, so the patchset does not look reviewed by silence."""
+    settings = gerrit_settings(tmp_path, gerrit, event_source="webhook")
+    async with running_service(settings) as (url, service):
+        change = gerrit.create_change(
+            PROJECT, "master", gerrit.owner, "x", files={"nova/volume.py": HEAD}, emit=False
+        )
+        gerrit.fail_next("GET", r"/files/nova%2Fvolume\.py/content$", status=403, body="read not permitted")
+        async with aiohttp.ClientSession() as session:
+            hook = url + "/webhooks/gerrit"
+            event = gerrit.patchset_created_event(change)
+            async with session.post(hook, json=event, headers={"X-Patchwarden-Token": HOOK_SECRET}) as resp:
+                assert resp.status == 202
+        await wait_until(lambda: reviews_of(gerrit, change.number), what="the failure message")
+        await wait_idle(service)
+    (report,) = reviews_of(gerrit, change.number)
+    assert report["tag"] == TAG and report["notify"] == "OWNER" and "comments" not in report
+    assert report["message"].startswith("Patchwarden could not review patchset 1: Gerrit 403 on GET")
+    assert "Comment /rescan to try again." in report["message"]
+
+
+async def jobs_done(service, count: int) -> bool:
+    counts = await service.queue.counts()
+    return counts.get("done", 0) == count and not counts.get("pending") and not counts.get("running")
+
+
+async def served_queue(url: str, expected: dict[str, int]) -> bool:
+    async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as resp:
+        counts = (await resp.json())["queue"]
+    return all(counts.get(k, 0) == v for k, v in expected.items()) and not counts.get("running")

@@ -35,6 +35,7 @@ from bot.server.commands import CommandLimits
 from bot.server.platform import PermanentError, Skip, Target, TransientError
 from bot.server.publishing import Rejected, post_in_batches
 from bot.server.queue import DUPLICATE_DELIVERY, Job, JobRequest
+from bot.server.retrying import Retryable, policy, retry_after
 
 if TYPE_CHECKING:
     from bot.server.app import Service
@@ -76,7 +77,7 @@ def _basic_auth(user: str, password: str) -> str:
 
 
 class GerritRest:
-    """``/a/`` + HTTP Basic, XSSI prefix stripped, 5xx and connection errors retried."""
+    """``/a/`` + HTTP Basic, XSSI prefix stripped, reads retried (bot.server.retrying)."""
 
     content_accept = "text/plain, */*"  # base64 from "Get Content"; the JSON form is decoded too
 
@@ -101,43 +102,47 @@ class GerritRest:
     async def request(
         self, method: str, path: str, body: Any = None, params: Any = None, accept: str = "application/json"
     ) -> tuple[int, bytes, str | None]:
-        """One call, retried on 5xx and connection errors: (status, body, X-FYI-Content-Encoding)."""
-        url = self.base + path
+        """(status, body, X-FYI-Content-Encoding). Reads are retried on connection errors, 5xx
+        and 429 (honouring ``Retry-After``); a write is tried once, since a lost answer may hide
+        an applied write: its caller decides (see ``GerritPlatform.publish``)."""
+        attempts = self.attempts if method in ("GET", "HEAD") else 1
+        try:
+            async for attempt in policy(attempts, self.backoff):
+                with attempt:
+                    return await self._once(method, path, body, params, accept)
+        except Retryable as exc:
+            raise TransientError(str(exc)) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(
+        self, method: str, path: str, body: Any, params: Any, accept: str
+    ) -> tuple[int, bytes, str | None]:
         headers = {"Accept": accept}
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json; charset=UTF-8"
             data = json.dumps(body).encode()
-        for attempt in range(1, self.attempts + 1):
-            try:
-                async with self.session().request(
-                    method, url, data=data, headers=headers, params=params
-                ) as resp:
-                    payload = await resp.read()
-                    status = resp.status
-                    encoding = resp.headers.get("X-FYI-Content-Encoding")
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                if attempt == self.attempts:
-                    raise TransientError(f"Gerrit {method} {path}: {exc!r}") from exc
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1) * (0.5 + random.random()))
-                continue
-            if status >= 500 and attempt < self.attempts:
-                log.info("Gerrit %d on %s %s; retrying", status, method, path)
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1) * (0.5 + random.random()))
-                continue
-            if status in (401, 403):
-                log.error(
-                    "Gerrit answered %d to %s %s: check PATCHWARDEN_GERRIT_USER / PATCHWARDEN_GERRIT_HTTP_PASSWORD "
-                    "(the HTTP password from the account's settings page) and the account's permissions",
-                    status, method, path,
-                )  # fmt: skip
-                raise PermanentError(
-                    f"Gerrit {status} on {method} {path}: {payload[:200].decode(errors='replace')}"
-                )
-            if status >= 500:
-                raise TransientError(f"Gerrit {status} on {method} {path}")
-            return status, payload, encoding
-        raise TransientError(f"Gerrit {method} {path}: out of attempts")  # pragma: no cover
+        try:
+            async with self.session().request(
+                method, self.base + path, data=data, headers=headers, params=params
+            ) as resp:
+                payload = await resp.read()
+                status, headers_in = resp.status, resp.headers
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Retryable(f"Gerrit {method} {path}: {exc!r}") from exc
+        if status >= 500 or status == 429:
+            log.info("Gerrit %d on %s %s", status, method, path)
+            raise Retryable(f"Gerrit {status} on {method} {path}", retry_after(headers_in))
+        if status in (401, 403):
+            log.error(
+                "Gerrit answered %d to %s %s: check PATCHWARDEN_GERRIT_USER / PATCHWARDEN_GERRIT_HTTP_PASSWORD "
+                "(the HTTP password from the account's settings page) and the account's permissions",
+                status, method, path,
+            )  # fmt: skip
+            raise PermanentError(
+                f"Gerrit {status} on {method} {path}: {payload[:200].decode(errors='replace')}"
+            )
+        return status, payload, headers_in.get("X-FYI-Content-Encoding")
 
     @staticmethod
     def decode(payload: bytes) -> Any:
@@ -190,6 +195,11 @@ def _cid(project: str, number: int) -> str:
 
 def _fid(path: str) -> str:
     return quote(path, safe="")
+
+
+def run_marker(job_id: int) -> str:
+    """The last line of every summary: which job posted it, so a retry can tell it landed."""
+    return f"patchwarden-run: {job_id}"
 
 
 def footer_token(fingerprint: str) -> str:
@@ -250,8 +260,9 @@ class GerritPlatform:
             key=f"gerrit:{project}~{number}/{ps_number}",
             config_text=config.decode("utf-8", errors="replace") if config is not None else None,
             config_source=f".patchwarden.yaml on {branch}",
-            context={"project": project, "number": number, "revision": current, "patchset": ps_number},
-        )
+            context={"project": project, "number": number, "revision": current, "patchset": ps_number,
+                     "job": job.id},
+        )  # fmt: skip
 
     async def _group_members(self, group: str) -> set[str] | None:
         """Usernames in ``group`` (rest-api-groups.txt "List Group Members"), cached for five
@@ -328,6 +339,49 @@ class GerritPlatform:
         return change
 
     async def publish(self, target: Target, review: Review, config: RepoConfig) -> None:
+        """Exactly once per job, whatever is lost: before every try (the first one included, as a
+        killed process may have posted before it could mark the job done) look for this job's
+        marker among the bot's messages on the patchset; a try whose answer was lost is retried
+        only when the marker is not there."""
+        ctx = target.context
+        marker = run_marker(ctx["job"])
+        async for attempt in policy(4, 1.0, retry_on=TransientError):
+            with attempt:
+                if await self._published(target, marker):
+                    log.info("%s: the review of job %s is already on the change", target.key, ctx["job"])
+                    return
+                await self._publish_once(target, review, marker)
+
+    async def _published(self, target: Target, marker: str) -> bool:
+        """Whether a message by the bot on this patchset carries ``marker``
+        (rest-api-changes.txt "List Change Messages")."""
+        ctx = target.context
+        me = await self.account_id()
+        messages = await self.rest.get_json(f"/changes/{_cid(ctx['project'], ctx['number'])}/messages") or []
+        return any(
+            (m.get("author") or {}).get("_account_id") == me
+            and m.get("_revision_number") == ctx["patchset"]
+            and marker in (m.get("message") or "").splitlines()
+            for m in messages
+        )
+
+    async def report_failure(self, target: Target, reason: str) -> None:
+        """A job that cannot finish says so on the change (tagged, to the owner) instead of
+        leaving the patchset looking reviewed by silence."""
+        ctx = target.context
+        marker = run_marker(ctx["job"])
+        if await self._published(target, marker):
+            return
+        message = (
+            f"Patchwarden could not review patchset {ctx['patchset']}: {reason}\n\n"
+            f"No finding was checked. Comment /rescan to try again.\n\n{marker}"
+        )
+        body = {"message": message, "tag": TAG, "notify": self.settings.notify}
+        await self.rest.post_json(
+            f"/changes/{_cid(ctx['project'], ctx['number'])}/revisions/{ctx['revision']}/review", body
+        )
+
+    async def _publish_once(self, target: Target, review: Review, marker: str) -> None:
         ctx = target.context
         cid = _cid(ctx["project"], ctx["number"])
         change: Change = ctx["change"]
@@ -348,7 +402,12 @@ class GerritPlatform:
                     ours.setdefault(fp, {**c, "path": path})
         current = {c.fingerprint for c in review.all_comments}
         new = [c for c in review.comments if c.fingerprint not in ours]
-        repeated = len(review.comments) - len(new)
+        # Already on an earlier patchset (not: posted on this one by an interrupted try).
+        repeated = sum(
+            1
+            for c in review.comments
+            if c.fingerprint in ours and ours[c.fingerprint].get("patch_set") != ctx["patchset"]
+        )
         lines_of = {f.path: f.text().splitlines() for f in change.files if f.content is not None}
         comments: dict[str, list[dict[str, Any]]] = {}
         for c in new:
@@ -368,6 +427,7 @@ class GerritPlatform:
         message = review.summary
         if repeated:
             message += f"\n\n{repeated} finding(s) already commented on an earlier patchset are not repeated."
+        message += f"\n\n{marker}"
         review_input: dict[str, Any] = {"message": message, "tag": TAG, "notify": self.settings.notify}
         vote = self._vote(review)
         if vote:

@@ -51,4 +51,11 @@ class Platform(Protocol):
     async def publish(self, target: Target, review: Review, config: RepoConfig) -> None:
         """Post the review: inline comments, the summary, replies on fixed findings."""
 
+    async def report_failure(self, target: Target, reason: str) -> None:
+        """The job ends for good without a review: tell the author on the change (and close what
+        ``begin`` opened, if ``abandon`` has not)."""
+
+    def health(self) -> str | None:
+        """Why this platform cannot serve right now (e.g. its event stream is down), or None."""
+
     async def close(self) -> None: ...

@@ -40,6 +40,7 @@ class Workers:
         self.retry_base_delay = retry_base_delay
         self._running: dict[str, tuple[int, asyncio.Task]] = {}
         self._superseded: set[int] = set()  # running jobs cancelled because a newer one came
+        self._reportable: dict[int, Target] = {}  # jobs past the opt-out check: failures are shown
         self._loops: list[asyncio.Task] = []
 
     def start(self) -> None:
@@ -47,12 +48,14 @@ class Workers:
             asyncio.create_task(self._loop(i), name=f"worker-{i}") for i in range(self.concurrency)
         ]
 
-    async def stop(self) -> None:
-        for task in self._loops:
+    async def stop(self, grace: float = 20.0) -> None:
+        """Cancel the loops and the running scans, and wait (bounded) for the scans to close what
+        they opened (a check run, ...) before the caller closes the HTTP sessions and the queue."""
+        running = [task for _, task in self._running.values()]
+        for task in [*self._loops, *running]:
             task.cancel()
-        for _, task in list(self._running.values()):
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._loops or running:
+            await asyncio.wait([*self._loops, *running], timeout=grace)
 
     def cancel_running(self, key: str, superseded_ids: list[int]) -> None:
         """Called after an enqueue superseded ``superseded_ids``: stop the scan of the old head."""
@@ -86,10 +89,17 @@ class Workers:
             await self._update_gauge()
 
     async def _update_gauge(self) -> None:
-        for state, count in (await self.queue.counts()).items():
-            metrics.QUEUE.labels(state).set(count)
+        counts = await self.queue.counts()
+        for state in ("pending", "running", "done", "failed", "superseded"):
+            metrics.QUEUE.labels(state).set(counts.get(state, 0))
 
     async def process(self, job: Job) -> None:
+        try:
+            await self._process(job)
+        finally:
+            self._reportable.pop(job.id, None)
+
+    async def _process(self, job: Job) -> None:
         platform = self.platforms.get(job.platform)
         if platform is None:
             await self.queue.finish(job.id, "failed", f"platform {job.platform} is not configured")
@@ -106,14 +116,12 @@ class Workers:
             raise
         except PermanentError as exc:
             log.error("job %s (%s) failed: %s", job.id, job.key, exc)
-            await self.queue.finish(job.id, "failed", str(exc))
-            metrics.JOBS.labels(job.platform, "failed").inc()
+            await self._fail(platform, job, str(exc))
             return
         except Exception as exc:
             if job.attempts >= self.max_attempts:
                 log.exception("job %s (%s) failed after %d attempts", job.id, job.key, job.attempts)
-                await self.queue.finish(job.id, "failed", repr(exc))
-                metrics.JOBS.labels(job.platform, "failed").inc()
+                await self._fail(platform, job, f"{exc or repr(exc)} (after {job.attempts} attempts)")
             else:
                 delay = self.retry_base_delay * 2 ** (job.attempts - 1)
                 log.warning(
@@ -130,6 +138,22 @@ class Workers:
         await self.queue.finish(job.id, "done")
         metrics.JOBS.labels(job.platform, "reviewed").inc()
         metrics.REVIEW_SECONDS.labels(job.platform).observe(time.monotonic() - started)
+
+    async def _fail(self, platform: Platform, job: Job, reason: str) -> None:
+        """The job ends for good: record it, and tell the author on the change, unless the
+        failure came before the repository's opt-out could be read (then nothing may be posted)."""
+        await self.queue.finish(job.id, "failed", reason)
+        metrics.JOBS.labels(job.platform, "failed").inc()
+        target = self._reportable.pop(job.id, None)
+        if target is None:
+            log.warning(
+                "job %s (%s) failed before its configuration was read: nothing posted", job.id, job.key
+            )
+            return
+        try:
+            await asyncio.wait_for(platform.report_failure(target, reason.splitlines()[0][:300]), timeout=60)
+        except Exception as exc:
+            log.error("could not report the failure of job %s on %s: %r", job.id, target.key, exc)
 
     @staticmethod
     async def _abandon(platform: Platform, target: Target, reason: str, cancelled: bool = False) -> None:
@@ -149,6 +173,7 @@ class Workers:
             config = self.defaults
         if not config.enabled:
             raise Skip(f"{target.config_source} on the base branch sets enabled: false")
+        self._reportable[job.id] = target
         await platform.begin(target)
         try:
             change = await platform.load_change(target, config, self.engine.wants)

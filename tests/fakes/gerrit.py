@@ -395,6 +395,15 @@ class _Failure:
 
 
 @dataclass
+class _LostAnswer:
+    method: str
+    pattern: re.Pattern[str]
+    status: int | None  # None: the connection is dropped
+    remaining: int
+    hold: asyncio.Event | None
+
+
+@dataclass
 class _LabelDef:
     name: str
     values: dict[int, str]
@@ -640,6 +649,7 @@ class FakeGerrit:
         self.request_urls: list[str] = []  # raw path + query of every request, in order
         self.events: list[dict[str, Any]] = []  # everything passed to emit()
         self._failures: list[_Failure] = []
+        self._lost_answers: list[_LostAnswer] = []
         self._clock_offset = timedelta(0)
 
         self._authorized_keys: list[asyncssh.SSHKey] = []
@@ -1037,6 +1047,29 @@ class FakeGerrit:
         Injection happens before authentication.
         """
         self._failures.append(_Failure(method.upper(), re.compile(path_regex), status, count, body, delay))
+
+    def lose_answer(
+        self,
+        method: str,
+        path_regex: str,
+        status: int | None = 502,
+        count: int = 1,
+        hold: asyncio.Event | None = None,
+    ) -> None:
+        """The next *count* matching requests are **applied**, and then their answer is lost:
+        replaced by *status* (as a proxy that timed out would send) or, with ``status=None``, the
+        connection is dropped. With *hold*, the answer waits until the event is set (a test kills
+        the bot in that window)."""
+        self._lost_answers.append(_LostAnswer(method.upper(), re.compile(path_regex), status, count, hold))
+
+    def _take_lost_answer(self, method: str, path: str) -> _LostAnswer | None:
+        for lost in self._lost_answers:
+            if lost.remaining > 0 and lost.method in ("*", method) and lost.pattern.search(path):
+                lost.remaining -= 1
+                if lost.remaining == 0:
+                    self._lost_answers.remove(lost)
+                return lost
+        return None
 
     def _take_failure(self, method: str, path: str) -> _Failure | None:
         for failure in self._failures:
@@ -1959,6 +1992,15 @@ class FakeGerrit:
             response = await self._route(request, segments[1:], user)
         except _RestError as e:
             response = _plain(e.status, e.message)
+        lost = self._take_lost_answer(request.method, raw_path) if response.status < 400 else None
+        if lost is not None:
+            if lost.hold is not None:
+                await lost.hold.wait()
+            if lost.status is None:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            return _plain(lost.status, HTTPStatus(lost.status).phrase)
         for k, v in extra_headers.items():
             response.headers[k] = v
         return response
