@@ -7,7 +7,8 @@ on a loopback port in this process; real HTTP from an aiohttp client with ``--co
 connections. Bodies: random JSON (deep nesting, wrong types, huge numbers, NaN/Infinity,
 unicode), real fixtures mutated field by field or byte by byte, valid signed fixtures, wrong or
 missing signatures and tokens, a few large valid bodies and some over the limit (content-length
-and chunked). Prints one table: requests, 2xx, 4xx, 5xx, resident memory before and after.
+and chunked). Prints one table: requests, 2xx, 4xx, 5xx, resident memory before, half-way and after (the
+large bodies come in the first half, so a flat second half means no leak).
 A 5xx or a 4xx without a one-line JSON reason is printed and makes the exit status 1.
 """
 
@@ -235,8 +236,11 @@ async def run(requests: int, concurrency: int, seed: int) -> int:
                     for k, size in enumerate((100_000, 1 * MiB, 5 * MiB, 20 * MiB), start=1)
                 }
                 special[requests // 2] = fuzzer.large(25 * MiB)  # over the limit: 413
+                halfway = before
                 for n in range(requests):
                     await queue.put(special.get(n) or fuzzer.request())
+                    if n == requests // 2:
+                        halfway = rss_bytes()
                 for _ in tasks:
                     await queue.put(None)
                 await asyncio.gather(*tasks)
@@ -249,11 +253,11 @@ async def run(requests: int, concurrency: int, seed: int) -> int:
     def count(low: int) -> int:
         return sum(v for k, v in statuses.items() if low <= k < low + 100)
 
-    print("| requests | 2xx | 4xx | 5xx | RSS before | RSS after | seconds | /healthz after |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| requests | 2xx | 4xx | 5xx | RSS before | RSS half-way | RSS after | seconds | /healthz after |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     print(
         f"| {total:,} | {count(200):,} | {count(400):,} | {count(500):,} | {before / MiB:.0f} MiB "
-        f"| {after / MiB:.0f} MiB | {elapsed:.0f} | {'200' if healthy else 'FAILED'} |"
+        f"| {halfway / MiB:.0f} MiB | {after / MiB:.0f} MiB | {elapsed:.0f} | {'200' if healthy else 'FAILED'} |"
     )
     print("statuses:", dict(sorted(statuses.items())))
     for problem in problems[:20]:
