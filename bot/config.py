@@ -106,7 +106,9 @@ class RepoConfig(_Strict):
 
 class EngineSettings(_Strict):
     analyzer_timeout: float = Field(120.0, gt=0)
-    max_file_bytes: int = Field(1_000_000, gt=0)
+    max_file_bytes: int = Field(
+        10_000_000, gt=0, description="larger changed files are listed as not reviewed"
+    )
     semgrep_experimental: bool = True
     semgrep_jobs: int | None = Field(None, ge=1)  # default: cores - 1 beside Python analyzers
     rules_dir: Path | None = None  # default: the bundled rules
@@ -166,6 +168,9 @@ class ServerSettings(_Strict):
     workers: int = Field(2, ge=0, description="0: accept and queue events only (e.g. during maintenance)")
     max_attempts: int = Field(5, ge=1)
     retry_base_delay: float = Field(5.0, ge=0)
+    retention_days: float = Field(
+        14.0, gt=0, description="finished jobs and delivery ids (at least 8 days) are then pruned"
+    )
 
 
 class CommandSettings(_Strict):

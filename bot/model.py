@@ -89,6 +89,11 @@ class ChangedFile:
         return (self.content or b"").decode("utf-8", errors="replace")
 
 
+def over_limit(size: int, limit: int) -> str:
+    """Why a file was not read, in the one phrase the adapters and the engine use."""
+    return f"{size:,} bytes is over the {limit:,}-byte limit (engine.max_file_bytes)"
+
+
 @dataclass
 class Change:
     """What one review looks at: the changed files of one patchset / pull-request head."""

@@ -23,7 +23,7 @@ from bot.analyzers import (
 from bot.analyzers.masking import removed_masking
 from bot.config import EngineSettings, RepoConfig
 from bot.filter import select
-from bot.model import Change, Finding, Review
+from bot.model import Change, FileStatus, Finding, Review, over_limit
 from bot.render import Catalog, apply_catalog_severity, build_comments, default_catalog, make_review
 from bot.resources import data_path
 from bot.suppress import is_suppressed
@@ -54,7 +54,10 @@ class Engine:
         analyzers: list[Analyzer] = [
             BanditAnalyzer(),
             SemgrepAnalyzer(
-                Path(rules), experimental=settings.semgrep_experimental, jobs=settings.semgrep_jobs
+                Path(rules),
+                experimental=settings.semgrep_experimental,
+                jobs=settings.semgrep_jobs,
+                max_target_bytes=settings.max_file_bytes,  # one size limit for every analyzer
             ),
             RuffAnalyzer(),
         ]
@@ -70,13 +73,16 @@ class Engine:
         errors = list(errors or []) + change.errors
         files = []
         for f in change.files:
-            if not f.reviewable or not config.wants_path(f.path):
+            if not config.wants_path(f.path):
+                continue
+            if f.status is FileStatus.BINARY and self.wants(f.path):
+                errors.append(f"{f.path}: not reviewed: binary content at a path the analyzers read")
+                continue
+            if not f.reviewable:
                 continue
             if len(f.content or b"") > self.settings.max_file_bytes:
-                errors.append(
-                    f"{f.path}: not reviewed: {len(f.content or b'') / 1e6:.1f} MB is over the "
-                    f"{self.settings.max_file_bytes / 1e6:.1f} MB limit"
-                )
+                size = len(f.content or b"")
+                errors.append(f"{f.path}: not reviewed: {over_limit(size, self.settings.max_file_bytes)}")
                 continue
             files.append(f)
         findings: list[Finding] = []

@@ -80,7 +80,7 @@ async def test_an_import_used_only_in_a_type_comment_is_used(engine, settings):
 
 
 async def test_files_that_cannot_be_reviewed(engine, settings):
-    big = "x = 1\n" * 200_000  # 1.2 MB
+    big = "x = 1\n" * 2_000_000  # 12 MB: over engine.max_file_bytes (10 MB)
     change = Change(
         [
             added("big.py", big),
@@ -91,7 +91,10 @@ async def test_files_that_cannot_be_reviewed(engine, settings):
         ]
     )
     review = await engine.review(change, settings.review)
-    assert any(e.startswith("big.py: not reviewed: 1.2 MB is over the 1.0 MB limit") for e in review.errors)
+    assert (
+        "big.py: not reviewed: 12,000,000 bytes is over the 10,000,000-byte limit (engine.max_file_bytes)"
+        in (review.errors)
+    )
     assert any(e.startswith("../escape.py: not reviewed: unsafe path") for e in review.errors)
     # ruff reads UTF-8 only; a file it skips must show up as not (fully) reviewed
     assert any(e.startswith("ruff could not analyze latin1.py") for e in review.errors)

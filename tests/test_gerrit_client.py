@@ -26,11 +26,11 @@ async def test_content_is_decoded_whichever_encoding_gerrit_chose(accept: str) -
         rest.content_accept = accept
         try:
             base = f"/changes/p%2Fq~{change.number}/revisions/{change.current.revision}/files"
-            assert await rest.get_content(f"{base}/a.py/content") == TEXT
-            assert await rest.get_content(f"{base}/a.py/content", params={"parent": "1"}) == b"x = 1\n"
+            assert (await rest.get_content(f"{base}/a.py/content")).data == TEXT
+            assert (await rest.get_content(f"{base}/a.py/content", params={"parent": "1"})).data == b"x = 1\n"
             assert await rest.get_content(f"{base}/missing.py/content") is None
             branch = "/projects/p%2Fq/branches/master/files/.patchwarden.yaml/content"
-            assert await rest.get_content(branch) == b"enabled: true\n"
+            assert (await rest.get_content(branch)).data == b"enabled: true\n"
         finally:
             await rest.close()
         assert sum("/content" in u for u in g.request_urls) == 4  # every read went to the fake

@@ -13,7 +13,7 @@ import yaml
 
 from bot.platforms.gerrit import TAG
 from bot.render import VERDICT_CLEAN
-from tests.fakes.gerrit import FakeGerrit, generate_ssh_keypair
+from tests.fakes.gerrit import FakeGerrit, Gitlink, Symlink, generate_ssh_keypair
 from tests.service import (
     ServeProcess,
     fixture,
@@ -554,3 +554,46 @@ async def served_queue(url: str, expected: dict[str, int]) -> bool:
     async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as resp:
         counts = (await resp.json())["queue"]
     return all(counts.get(k, 0) == v for k, v in expected.items()) and not counts.get("running")
+
+
+async def test_hostile_files_are_named_and_never_fail_the_review(tmp_path, gerrit):
+    """Symlinks and submodules (FileContentUtil: ``x-git/symlink``, ``x-git/gitlink``), binary
+    content, files over the size limit, names with ``..`` and non-UTF-8 text: the review of
+    the rest goes out, and its summary names every file it did not read and why."""
+    files = {
+        "nova/volume.py": HEAD,
+        "nova/link.py": Symlink(b"../../../../etc/passwd"),
+        "nova/vendored.py": Gitlink(b"4b825dc642cb6eb9a060e54bf8d69288fbee4904"),
+        "nova/blob.py": b"\x00\x01binary\x00" * 10,
+        "nova/huge.py": b"x = 1\n" * 1000,
+        "nova/../../escape.py": b"import os\n",
+        "nova/latin1.py": b"# caf\xe9\nimport os\n",
+    }
+    settings = make_settings(
+        tmp_path,
+        {
+            "engine": {"max_file_bytes": 4000},
+            "gerrit": gerrit_settings(tmp_path, gerrit).gerrit.model_dump(mode="json"),
+        },
+    )
+    async with running_service(settings) as (_url, service):
+        await gerrit.wait_for_stream(1, timeout=10)
+        change = gerrit.create_change(PROJECT, "master", gerrit.owner, "hostile", files=files)
+        await wait_until(lambda: scans(gerrit, change.number), what="the review")
+        await wait_idle(service)
+        jobs = await service.queue.jobs()
+    assert [j["state"] for j in jobs] == ["done"]
+    (review,) = scans(gerrit, change.number)
+    message = review["message"]
+    assert "nova/link.py: not reviewed: a symlink, not a file" in message
+    assert "nova/vendored.py: not reviewed: a submodule, not a file" in message
+    assert "nova/blob.py: not reviewed: binary content" in message
+    assert (
+        "nova/huge.py: not reviewed: 6,000 bytes is over the 4,000-byte limit (engine.max_file_bytes)"
+        in message
+    )
+    assert "nova/../../escape.py: not reviewed: unsafe file name" in message
+    # Not UTF-8 and no coding cookie: Python 3 cannot read it either; the analyzers say so.
+    assert "ruff could not analyze nova/latin1.py" in message
+    assert ("nova/volume.py", 13) in inline(review)
+    assert not (tmp_path / "escape.py").exists()

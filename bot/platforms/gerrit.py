@@ -17,9 +17,9 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 import aiohttp
@@ -28,7 +28,7 @@ from aiohttp import web
 
 from bot.config import ConfigError, GerritSettings, RepoConfig
 from bot.diff import diff_contents
-from bot.model import Change, ChangedFile, Comment, FileStatus, Review
+from bot.model import Change, ChangedFile, Comment, FileStatus, Review, over_limit
 from bot.platforms.gerrit_events import SUBSCRIBED, decide, delivery_id
 from bot.server import metrics
 from bot.server.commands import CommandLimits
@@ -76,6 +76,15 @@ def _basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
+class FileContent(NamedTuple):
+    data: bytes
+    content_type: str  # X-FYI-Content-Type: x-git/symlink and x-git/gitlink are not files
+
+
+#: FileContentUtil's types for tree entries that are not regular files.
+NOT_FILES = {"x-git/symlink": "a symlink", "x-git/gitlink": "a submodule"}
+
+
 class GerritRest:
     """``/a/`` + HTTP Basic, XSSI prefix stripped, reads retried (bot.server.retrying)."""
 
@@ -101,8 +110,8 @@ class GerritRest:
 
     async def request(
         self, method: str, path: str, body: Any = None, params: Any = None, accept: str = "application/json"
-    ) -> tuple[int, bytes, str | None]:
-        """(status, body, X-FYI-Content-Encoding). Reads are retried on connection errors, 5xx
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        """(status, body, headers). Reads are retried on connection errors, 5xx
         and 429 (honouring ``Retry-After``); a write is tried once, since a lost answer may hide
         an applied write: its caller decides (see ``GerritPlatform.publish``)."""
         attempts = self.attempts if method in ("GET", "HEAD") else 1
@@ -116,7 +125,7 @@ class GerritRest:
 
     async def _once(
         self, method: str, path: str, body: Any, params: Any, accept: str
-    ) -> tuple[int, bytes, str | None]:
+    ) -> tuple[int, bytes, Mapping[str, str]]:
         headers = {"Accept": accept}
         data = None
         if body is not None:
@@ -142,7 +151,7 @@ class GerritRest:
             raise PermanentError(
                 f"Gerrit {status} on {method} {path}: {payload[:200].decode(errors='replace')}"
             )
-        return status, payload, headers_in.get("X-FYI-Content-Encoding")
+        return status, payload, headers_in
 
     @staticmethod
     def decode(payload: bytes) -> Any:
@@ -158,25 +167,27 @@ class GerritRest:
             raise PermanentError(f"Gerrit {status} on GET {path}: {payload[:200].decode(errors='replace')}")
         return self.decode(payload)
 
-    async def get_content(self, path: str, params: Any = None) -> bytes | None:
+    async def get_content(self, path: str, params: Any = None) -> FileContent | None:
         """A "Get Content" endpoint (a revision's file, a branch's file); None when absent.
 
         Gerrit answers base64 text unless the *only* Accept value is application/json, when it
         answers a JSON string instead (rest-api-changes.txt, "Get Content"). Ask for text and
         decode by ``X-FYI-Content-Encoding`` either way, so any Gerrit or proxy works.
         """
-        status, payload, encoding = await self.request("GET", path, params=params, accept=self.content_accept)
+        status, payload, headers = await self.request("GET", path, params=params, accept=self.content_accept)
         if status in (204, 404):
             return None
         if status >= 400:
             raise PermanentError(f"Gerrit {status} on GET {path}: {payload[:200].decode(errors='replace')}")
+        content_type = headers.get("X-FYI-Content-Type", "")
+        encoding = headers.get("X-FYI-Content-Encoding")
         if (encoding or "").lower() == "json" or (encoding is None and payload.startswith(XSSI_PREFIX)):
             text = self.decode(payload)
             if not isinstance(text, str):
                 raise PermanentError(f"Gerrit GET {path}: expected a JSON string, got {type(text).__name__}")
-            return text.encode("utf-8")
-        try:
-            return base64.b64decode(b"".join(payload.split()), validate=True)  # MIME line breaks allowed
+            return FileContent(text.encode("utf-8"), content_type)
+        try:  # MIME line breaks allowed, anything else outside the alphabet is not base64
+            return FileContent(base64.b64decode(b"".join(payload.split()), validate=True), content_type)
         except binascii.Error as exc:
             raise PermanentError(f"Gerrit GET {path}: content is not base64 ({exc})") from exc
 
@@ -195,6 +206,11 @@ def _cid(project: str, number: int) -> str:
 
 def _fid(path: str) -> str:
     return quote(path, safe="")
+
+
+def unsafe_path(path: str) -> bool:
+    """A name no checkout could hold: absolute, or with an empty, ``.`` or ``..`` segment."""
+    return path.startswith("/") or any(seg in ("", ".", "..") for seg in path.split("/"))
 
 
 def run_marker(job_id: int) -> str:
@@ -217,8 +233,11 @@ def _fingerprint_of(message: str) -> str | None:
 class GerritPlatform:
     name = "gerrit"
 
-    def __init__(self, settings: GerritSettings, limits: CommandLimits | None = None) -> None:
+    def __init__(
+        self, settings: GerritSettings, limits: CommandLimits | None = None, max_file_bytes: int = 10_000_000
+    ) -> None:
         self.settings = settings
+        self.max_file_bytes = max_file_bytes  # engine.max_file_bytes: larger files are not fetched
         self.rest = GerritRest(settings)
         self.limits = limits or CommandLimits()
         self._account_id: int | None = None
@@ -258,7 +277,7 @@ class GerritPlatform:
         )
         return Target(
             key=f"gerrit:{project}~{number}/{ps_number}",
-            config_text=config.decode("utf-8", errors="replace") if config is not None else None,
+            config_text=config.data.decode("utf-8", errors="replace") if config is not None else None,
             config_source=f".patchwarden.yaml on {branch}",
             context={"project": project, "number": number, "revision": current, "patchset": ps_number,
                      "job": job.id},
@@ -313,28 +332,42 @@ class GerritPlatform:
         listing = await self.rest.get_json(f"{base}/files/")
         semaphore = asyncio.Semaphore(8)
 
+        errors: list[str] = []
+
+        def skipped(path: str, status: FileStatus, old_path: str | None, why: str) -> ChangedFile:
+            errors.append(f"{path}: not reviewed: {why}")
+            return ChangedFile(path, status, None, old_path)
+
         async def build(path: str, info: dict[str, Any]) -> ChangedFile:
             status = _STATUS.get(info.get("status", "M"), FileStatus.MODIFIED)
             old_path = info.get("old_path")
             if status is FileStatus.DELETED:
                 return ChangedFile(path, status, old_path=old_path)
             if info.get("binary"):
-                return ChangedFile(path, FileStatus.BINARY, old_path=old_path)
+                return ChangedFile(path, FileStatus.BINARY, old_path=old_path)  # the engine names it
             if not (config.wants_path(path) and wants(path)):
                 return ChangedFile(path, status, None, old_path)
+            if unsafe_path(path):
+                return skipped(path, status, old_path, "unsafe file name")
+            size = info.get("size")
+            if isinstance(size, int) and size > self.max_file_bytes:
+                return skipped(path, status, old_path, over_limit(size, self.max_file_bytes))
             async with semaphore:
-                content = await self.rest.get_content(f"{base}/files/{_fid(path)}/content")
-                if content is None:
-                    raise TransientError(f"{path} has no content in {target.key}")
+                head = await self.rest.get_content(f"{base}/files/{_fid(path)}/content")
+                if head is None:
+                    return skipped(path, status, old_path, f"missing at patchset {ctx['patchset']}")
+                if head.content_type in NOT_FILES:
+                    return skipped(path, status, old_path, f"{NOT_FILES[head.content_type]}, not a file")
                 parent = None
                 if status is not FileStatus.ADDED:
                     parent = await self.rest.get_content(
                         f"{base}/files/{_fid(old_path or path)}/content", params={"parent": "1"}
                     )
-            return diff_contents(path, parent, content).changed_file(content, status, old_path)
+            old = parent.data if parent is not None and parent.content_type not in NOT_FILES else None
+            return diff_contents(path, old, head.data).changed_file(head.data, status, old_path)
 
         files = await asyncio.gather(*(build(p, i) for p, i in listing.items() if p not in MAGIC_PATHS))
-        change = Change(files=list(files), head=ctx["revision"])
+        change = Change(files=list(files), head=ctx["revision"], errors=errors)
         ctx["change"] = change
         return change
 

@@ -204,7 +204,9 @@ async def build_platforms(settings: Settings, engine: Engine) -> dict[str, Platf
         from bot.platforms.gerrit import GerritPlatform
         from bot.server.commands import CommandLimits
 
-        platforms["gerrit"] = GerritPlatform(settings.gerrit, CommandLimits.from_settings(settings.commands))
+        platforms["gerrit"] = GerritPlatform(
+            settings.gerrit, CommandLimits.from_settings(settings.commands), settings.engine.max_file_bytes
+        )
     return platforms
 
 
@@ -219,7 +221,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
         app.router.add_post("/webhooks/gerrit", gerrit_webhook)
 
     async def lifecycle(app: web.Application):
-        queue = JobQueue(settings.server.data_dir / "queue.sqlite3")
+        queue = JobQueue(settings.server.data_dir / "queue.sqlite3", settings.server.retention_days)
         recovered = await queue.recover()
         if recovered:
             log.info("re-queued %d job(s) interrupted by a restart", recovered)
@@ -237,6 +239,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
         service = Service(settings, queue, eng, platforms, workers)
         app[SERVICE] = service
         workers.start()
+        service.background.append(asyncio.create_task(queue.prune_periodically(), name="queue-prune"))
         for platform in platforms.values():
             starter = getattr(platform, "start", None)
             if starter is not None:

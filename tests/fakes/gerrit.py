@@ -59,9 +59,11 @@ __all__ = [
     "FakeGerrit",
     "FakeMessage",
     "FakePatchSet",
+    "Gitlink",
     "RecordedRequest",
     "RecordedReview",
     "ReviewRejected",
+    "Symlink",
     "generate_ssh_keypair",
     "gerrit_timestamp",
     "gson_dumps",
@@ -174,7 +176,21 @@ def _display_lines(data: bytes) -> list[str]:
     return [line[:-1] if line.endswith("\n") else line for line in _raw_lines(data)]
 
 
+class Symlink(bytes):
+    """A tree entry of mode 120000: its bytes are the link target, as git stores it."""
+
+
+class Gitlink(bytes):
+    """A submodule entry (mode 160000): its bytes are the commit id, as Gerrit returns it."""
+
+
 def _content_type(path: str, data: bytes | None) -> str:
+    """``X-FYI-Content-Type``: FileContentUtil.getContent answers ``x-git/symlink`` for symlinks
+    and ``x-git/gitlink`` (content: the commit id) for submodules."""
+    if isinstance(data, Symlink):
+        return "x-git/symlink"
+    if isinstance(data, Gitlink):
+        return "x-git/gitlink"
     if path == COMMIT_MSG:
         return "text/x-gerrit-commit-message"
     if data is not None and _is_binary(data):
@@ -950,7 +966,7 @@ class FakeGerrit:
             if content is None:
                 tree.pop(path, None)
             else:
-                tree[path] = bytes(content)
+                tree[path] = content if isinstance(content, Symlink | Gitlink) else bytes(content)
         return tree
 
     @staticmethod
