@@ -32,6 +32,10 @@ def is_test(path: str) -> bool:
     return "tests" in parts or "functional" in parts or Path(path).name.startswith("test_")
 
 
+def line_count(data: bytes) -> int:
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("trees", nargs="+", type=Path)
@@ -42,7 +46,7 @@ def main() -> int:
     args = ap.parse_args()
 
     files = sorted(str(p) for tree in args.trees for p in tree.rglob("*.py") if p.is_file())
-    lines = {f: sum(1 for _ in open(f, "rb")) for f in files}
+    lines = {f: line_count(Path(f).read_bytes()) for f in files}
     configs = [
         c for p in sorted(args.rules.glob("*.yaml")) if not p.name.endswith(".test.yaml")
         for c in ("--config", str(p))
@@ -63,7 +67,7 @@ def main() -> int:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
         # older semgrep: no --target-list; fall back to naming the files on the command line
-        argv = argv[: argv.index("--target-list")] + ["--", *files]
+        argv = [*argv[: argv.index("--target-list")], "--", *files]
         proc = subprocess.run(argv, capture_output=True, text=True)
         report = json.loads(proc.stdout)
     if args.json_out:
@@ -81,7 +85,7 @@ def main() -> int:
     print(
         f"{len(files)} files, {code_lines + test_lines:,} lines ({code_lines:,} non-test, {test_lines:,} test)"
     )
-    print(f"| rule | non-test | tests | total |\n|---|---|---|---|")
+    print("| rule | non-test | tests | total |\n|---|---|---|---|")
     for rule, (c, t) in sorted(counts.items(), key=lambda kv: -sum(kv[1])):
         print(f"| `{rule}` | {c} | {t} | {c + t} |")
     total_c = sum(c for c, _ in counts.values())

@@ -210,7 +210,7 @@ def test_every_analyzer_result_has_a_catalog_entry():
         f"semgrep:{r}": set(p.groupindex)
         for r, p in SemgrepAnalyzer(Path(data_path("rules", "semgrep"))).message_patterns.items()
     }
-    supplied = {"bandit": {"test_name"}, "ruff": {"name"}, "semgrep": set()}
+    supplied = {"bandit": {"test_name"}, "ruff": {"name"}, "semgrep": set(), "patchwarden": {"arg"}}
     placeholders = re.compile(r"(?<!\{)\{(\w+)\}(?!\})")
     for key, entry in catalog.items():
         allowed = {"code", "call", "path", "message"} | supplied[key.split(":")[0]] | bound.get(key, set())

@@ -90,7 +90,7 @@ def load_state(data, path):
 def parse_s3_request(body):
     # ruleid: xml-external-entities
     parser = etree.XMLParser(remove_blank_text=True)
-    # ruleid: xml-external-entities
+    # ok: xml-external-entities
     root = etree.fromstring(body)
     # ruleid: xml-external-entities
     dom = minidom.parseString(body)
@@ -102,7 +102,7 @@ def parse_s3_request(body):
     root = defusedxml.lxml.fromstring(body)
     # ok: xml-external-entities
     dom = defusedxml.minidom.parseString(body)
-    # ruleid: xml-external-entities
+    # ok: xml-external-entities
     tree = etree.parse(path)
 
 
@@ -187,7 +187,7 @@ def run_console(port, address, pw_file):
     # ruleid: formatted-command-reaches-execute
     subprocess.check_call(command.split())
     mkfs_cmd = f"mkfs -t {fs} -L {label} {target}"
-    # ruleid: formatted-command-reaches-execute
+    # ok: formatted-command-reaches-execute
     utils.execute(mkfs_cmd, shell=False)
 
 
