@@ -126,9 +126,6 @@ class GitHubSettings(_Strict):
     write_interval: float = Field(1.0, ge=0, description="seconds between content-creating requests")
     skip_repositories: list[str] = Field(default_factory=list, description="owner/name or owner/* globs")
     request_timeout: float = 30.0
-    max_file_bytes: int = Field(
-        10_000_000, gt=0, description="changed files larger than this are listed as not reviewed"
-    )
 
 
 class GerritSettings(_Strict):

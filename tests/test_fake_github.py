@@ -410,7 +410,7 @@ async def test_valid_review_is_recorded_and_listed(gh: FakeGitHub, http: aiohttp
         created = await resp.json()
     assert created["state"] == "COMMENTED"
     assert created["commit_id"] == head
-    assert created["user"]["login"] == "patchwarden[bot]"
+    assert created["user"]["login"] == gh.bot_login
     assert gh.reviews[0]["id"] == created["id"] and gh.reviews[0]["event"] == "COMMENT"
 
     comments = gh.review_comments
@@ -420,7 +420,7 @@ async def test_valid_review_is_recorded_and_listed(gh: FakeGitHub, http: aiohttp
         ("gone.txt", 1, "LEFT", None),
         ("app.py", 2, "RIGHT", None),
     ]
-    assert all(c["user"]["login"] == "patchwarden[bot]" and c["in_reply_to_id"] is None for c in comments)
+    assert all(c["user"]["login"] == gh.bot_login and c["in_reply_to_id"] is None for c in comments)
     assert all(c["commit_id"] == head and c["pull_request_review_id"] == created["id"] for c in comments)
     assert comments[0]["diff_hunk"].endswith("+    subprocess.call(os.environ['CMD'], shell=True)")
 
@@ -462,7 +462,7 @@ async def test_replies(gh: FakeGitHub, http: aiohttp.ClientSession) -> None:
         assert resp.status == 201
         reply = await resp.json()
     assert reply["in_reply_to_id"] == human["id"]
-    assert gh.replies[0]["body"] == "Because." and gh.replies[0]["user"]["login"] == "patchwarden[bot]"
+    assert gh.replies[0]["body"] == "Because." and gh.replies[0]["user"]["login"] == gh.bot_login
     assert gh.review_comments[-1]["id"] == reply["id"]
     async with http.post(f"{PR}/comments/{reply['id']}/replies", json={"body": "x"}, headers=auth()) as resp:
         assert resp.status == 422  # replies to replies are not supported
@@ -608,7 +608,7 @@ async def test_reactions_on_issue_comments(gh: FakeGitHub, http: aiohttp.ClientS
     ) as resp:
         assert resp.status == 404
     assert [(r["content"], r["comment_id"], r["user"]["login"]) for r in gh.reactions] == [
-        ("eyes", comment["id"], "patchwarden[bot]")
+        ("eyes", comment["id"], gh.bot_login)
     ]
 
 

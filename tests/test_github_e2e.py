@@ -330,11 +330,15 @@ async def test_a_failed_scan_closes_its_check_run(tmp_path, github):
         await post_github(url, "pull_request", opened_payload(), "d-1")
         counts = await wait_idle(service)
     assert counts == {"failed": 1} and github.reviews == []
-    assert len(github.check_runs) == 5, "one check run per attempt"
-    for run in github.check_runs:
-        assert (run["status"], run["conclusion"]) == ("completed", "neutral")
-        assert run["output"]["title"] == "The review could not be completed"
-        assert "Not Found" in run["output"]["summary"]
+    # One check run for the job: each retry reopens the run the attempt before it closed.
+    (run,) = github.check_runs
+    assert (run["status"], run["conclusion"]) == ("completed", "neutral")
+    assert run["output"]["title"] == "The review could not be completed"
+    assert "Not Found" in run["output"]["summary"]
+    # ... and the conversation says so once: no silent failure.
+    (comment,) = github.issue_comments
+    assert comment["body"].startswith("Patchwarden could not review ")
+    assert "after 5 attempts" in comment["body"] and "Comment `/rescan` to try again." in comment["body"]
 
 
 async def test_newer_push_supersedes_the_queued_scan(tmp_path, github):
@@ -518,7 +522,7 @@ async def test_files_over_1mb_are_read_as_blobs_and_files_over_the_limit_are_ski
     tmp_path, github
 ):
     """contents answers `encoding: "none"` above 1 MB: the bot reads those files (head and, when
-    GitHub omits the patch, base) from the git blobs API; a file over github.max_file_bytes is
+    GitHub omits the patch, base) from the git blobs API; a file over engine.max_file_bytes is
     listed as not reviewed, by name, and never downloaded."""
     base_big = b"".join(b"# %04d %s\n" % (i, b"x" * 1000) for i in range(1200))  # 1.2 MB
     head_big = (
@@ -533,8 +537,8 @@ async def test_files_over_1mb_are_read_as_blobs_and_files_over_the_limit_are_ski
     github.max_patch_bytes = 50_000  # GitHub omits big.py's patch: the bot diffs the two blobs
     settings = make_settings(tmp_path, {
         "github": {"api_url": github.url, "token": TOKEN, "webhook_secret": SECRET, "write_interval": 0,
-                   "bot_login": github.bot_login, "max_file_bytes": 2_000_000},
-        "engine": {"max_file_bytes": 5_000_000},
+                   "bot_login": github.bot_login},
+        "engine": {"max_file_bytes": 2_000_000},
     })  # fmt: skip
     async with running_service(settings) as (url, service):
         await post_github(url, "pull_request", opened_payload(), "d-1")
@@ -542,7 +546,10 @@ async def test_files_over_1mb_are_read_as_blobs_and_files_over_the_limit_are_ski
     assert counts == {"done": 1}
     assert ("big.py", 1205) in review_comments(github)
     summary = github.reviews[0]["body"]
-    assert "huge.py: not reviewed: 3.0 MB is over the 2.0 MB limit (github.max_file_bytes)" in summary
+    assert (
+        "huge.py: not reviewed: 3,000,001 bytes is over the 2,000,000-byte limit (engine.max_file_bytes)"
+        in summary
+    )
     assert "big.py" not in summary.split("**Security defects**")[0], "big.py was reviewed"
     blobs = sorted(r["path"].rsplit("/", 1)[1] for r in github.requests if "/git/blobs/" in r["path"])
     assert blobs == sorted([git_blob_sha(head_big), git_blob_sha(base_big)])
@@ -676,3 +683,109 @@ def test_contents_url_encodes_each_segment_and_refuses_dot_segments():
     for bad in ("../x.py", "a/../x.py", "a/./x.py", "a//x.py", "/x.py", "x/"):
         with pytest.raises(NotReviewable, match="unsafe file name"):
             contents_url("o/r", bad, "main")
+
+
+@pytest.mark.parametrize("lost_as", [502, None], ids=["502-after-apply", "connection-dropped"])
+async def test_a_lost_review_answer_does_not_post_the_review_twice(tmp_path, github, lost_as):
+    """Creating a review is not idempotent (github/rest-api-description: POST
+    /repos/{owner}/{repo}/pulls/{pull_number}/reviews): after an ambiguous failure the bot looks
+    for its run marker among its reviews before posting again."""
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    github.lose_answer("POST", r"/pulls/2/reviews$", status=lost_as)
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        counts = await wait_idle(service)
+    assert counts == {"done": 1}
+    assert len(github.reviews) == 1 and comment_lines(github.reviews[0]) == [3, 12]
+    assert "<!-- patchwarden:run=1 -->" in github.reviews[0]["body"]
+    (run,) = github.check_runs
+    assert (run["status"], run["conclusion"]) == ("completed", "neutral")
+
+
+async def test_the_bots_own_account_cannot_command_it(tmp_path):
+    """Token mode: the token's user (GET /user) is the bot; its comments are never obeyed, even
+    with a trusted association and a User type."""
+    async with FakeGitHub(token=TOKEN) as gh:
+        gh.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+        settings = make_settings(tmp_path, {"github": {
+            "api_url": gh.url, "token": TOKEN, "webhook_secret": SECRET, "write_interval": 0}})  # fmt: skip
+        async with running_service(settings) as (url, service):
+            own = pr_comment_payload("/rescan", gh.bot_login, "OWNER")
+            status, answer = await post_github(url, "issue_comment", own, "c-own")
+            await wait_idle(service)
+            jobs = await service.queue.jobs()
+    assert status == 200 and "own account" in answer["reason"]
+    assert jobs == [] and gh.reviews == [] and gh.issue_comments == []
+
+
+async def test_rescans_are_rate_limited_and_a_refusal_is_answered_once(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    settings = settings_for(tmp_path, github)
+    limit = settings.commands.rescan_per_change
+    async with running_service(settings) as (url, service):
+        for n in range(limit + 3):
+            trusted = pr_comment_payload(f"/rescan {n}\n/rescan", "Codertocat", "OWNER")
+            trusted["comment"]["id"] += n
+            github.add_issue_comment_from_payload(trusted)
+            status, answer = await post_github(url, "issue_comment", trusted, f"c-{n}")
+            if n < limit:
+                assert status == 202, answer
+                await wait_idle(service)
+            else:
+                assert status == 200 and f"rescanned {limit} times" in answer["reason"], answer
+    assert len(github.reviews) == limit
+    refusals = [c for c in github.issue_comments if "`/rescan` was not run" in (c.get("body") or "")]
+    assert len(refusals) == 1 and refusals[0]["body"].startswith("@Codertocat ")
+
+
+async def test_five_429s_in_a_row_delay_the_review_but_do_not_lose_it(tmp_path, github):
+    """rate-limits-for-the-rest-api.md: a 429 means "wait and retry"; after the client's own
+    retries the job is retried later, never failed for good."""
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    github.fail_next("GET", r"/pulls/2/files$", 429, headers={"Retry-After": "0"}, count=6)
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        await post_github(url, "pull_request", opened_payload(), "d-1")
+        counts = await wait_idle(service)
+    assert counts == {"done": 1}
+    assert len(github.reviews) == 1 and comment_lines(github.reviews[0]) == [3, 12]
+
+
+async def test_an_opted_out_repository_sees_no_reaction_to_a_rescan(tmp_path, github):
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    github.set_branch_file("Codertocat", "Hello-World", "master", ".patchwarden.yaml", b"enabled: false\n")
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        trusted = pr_comment_payload("/rescan", "Codertocat", "OWNER")
+        github.add_issue_comment_from_payload(trusted)
+        assert (await post_github(url, "issue_comment", trusted, "c-1"))[0] == 202
+        await wait_idle(service)
+    assert github.reactions == [] and github.reviews == [] and github.check_runs == []
+
+
+async def test_kill_after_the_review_is_applied_posts_nothing_more_and_closes_the_check_run(tmp_path, github):
+    """`kill -9` between GitHub applying the review and the job being marked done: the restarted
+    process resumes the job, finds its run marker, posts no second review, and completes the
+    check run the killed attempt opened instead of leaving it in progress."""
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+    release = asyncio.Event()
+    github.lose_answer("POST", r"/pulls/2/reviews$", status=None, hold=release)
+    first = ServeProcess(*serve_setup(tmp_path, github, "first", server={"retry_base_delay": 0.2}))
+    try:
+        await first.wait_ready()
+        assert (await post_github(first.url, "pull_request", opened_payload(), "d-1"))[0] == 202
+        await wait_until(lambda: github.reviews, what="the review to be applied")
+        first.kill()
+    finally:
+        release.set()
+        first.stop()
+    assert [r["status"] for r in github.check_runs] == ["in_progress"]
+    second = ServeProcess(*serve_setup(tmp_path, github, "second", server={"retry_base_delay": 0.2}))
+    try:
+        await second.wait_ready()
+        await wait_until(
+            lambda: github.check_runs[0]["status"] == "completed", timeout=60, what="the check run to close"
+        )
+    finally:
+        second.stop()
+    assert len(github.reviews) == 1
+    (run,) = github.check_runs
+    assert (run["status"], run["conclusion"]) == ("completed", "neutral")

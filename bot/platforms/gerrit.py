@@ -31,7 +31,7 @@ from bot.diff import diff_contents
 from bot.model import Change, ChangedFile, Comment, FileStatus, Review, over_limit
 from bot.platforms.gerrit_events import SUBSCRIBED, decide, delivery_id
 from bot.server import metrics
-from bot.server.commands import CommandLimits
+from bot.server.commands import CommandLimits, admit
 from bot.server.platform import PermanentError, Skip, Target, TransientError
 from bot.server.publishing import Rejected, post_in_batches
 from bot.server.queue import DUPLICATE_DELIVERY, Job, JobRequest
@@ -279,9 +279,8 @@ class GerritPlatform:
             key=f"gerrit:{project}~{number}/{ps_number}",
             config_text=config.data.decode("utf-8", errors="replace") if config is not None else None,
             config_source=f".patchwarden.yaml on {branch}",
-            context={"project": project, "number": number, "revision": current, "patchset": ps_number,
-                     "job": job.id},
-        )  # fmt: skip
+            context={"project": project, "number": number, "revision": current, "patchset": ps_number},
+        )
 
     async def _group_members(self, group: str) -> set[str] | None:
         """Usernames in ``group`` (rest-api-groups.txt "List Group Members"), cached for five
@@ -320,8 +319,9 @@ class GerritPlatform:
         body = {"message": f"/rescan by {user} was not run: {reason}.", "tag": TAG, "notify": "NONE"}
         await self.rest.post_json(f"/changes/{cid}/revisions/current/review", body)
 
-    async def begin(self, target: Target) -> None:
+    async def begin(self, target: Target) -> str | None:
         """Gerrit has no in-progress state to show."""
+        return None
 
     async def abandon(self, target: Target, reason: str, cancelled: bool) -> None:
         """Nothing was opened by begin(); the failure is logged by the worker."""
@@ -376,12 +376,11 @@ class GerritPlatform:
         killed process may have posted before it could mark the job done) look for this job's
         marker among the bot's messages on the patchset; a try whose answer was lost is retried
         only when the marker is not there."""
-        ctx = target.context
-        marker = run_marker(ctx["job"])
+        marker = run_marker(target.job_id)
         async for attempt in policy(4, 1.0, retry_on=TransientError):
             with attempt:
                 if await self._published(target, marker):
-                    log.info("%s: the review of job %s is already on the change", target.key, ctx["job"])
+                    log.info("%s: the review of job %s is already on the change", target.key, target.job_id)
                     return
                 await self._publish_once(target, review, marker)
 
@@ -402,7 +401,7 @@ class GerritPlatform:
         """A job that cannot finish says so on the change (tagged, to the owner) instead of
         leaving the patchset looking reviewed by silence."""
         ctx = target.context
-        marker = run_marker(ctx["job"])
+        marker = run_marker(target.job_id)
         if await self._published(target, marker):
             return
         message = (
@@ -536,20 +535,6 @@ def _comment_input(c: Comment, lines: list[str]) -> dict[str, Any]:
     return data
 
 
-async def _admit(platform: GerritPlatform, job: JobRequest) -> str | None:
-    """None when the command may be queued, else why not (answered on the change)."""
-    try:
-        refused = await platform.refusal(job)
-    except (TransientError, PermanentError) as exc:
-        return f"could not be checked ({exc})"  # untrusted until proven otherwise
-    if refused:
-        try:
-            await platform.answer_refusal(job, refused)
-        except (TransientError, PermanentError, Rejected) as exc:
-            log.warning("could not answer the refused /rescan on %s: %s", job.key, exc)
-    return refused
-
-
 async def enqueue_event(service: Service, data: Any, source: str) -> str:
     """Decide and queue one event from either source; returns what happened, for logs."""
     decision = await decide(data, service.settings.gerrit)
@@ -560,7 +545,7 @@ async def enqueue_event(service: Service, data: Any, source: str) -> str:
     assert isinstance(platform, GerritPlatform)
     outcomes = []
     for job in decision.jobs:
-        if job.kind == "rescan" and (refused := await _admit(platform, job)):
+        if job.kind == "rescan" and (refused := await admit(platform, job)):
             outcomes.append(f"refused: {refused}")
             continue
         # Only the webhooks plugin redelivers; the SSH stream sends each event once, and two

@@ -28,17 +28,20 @@ from gidgethub.apps import get_installation_access_token, get_jwt
 
 from bot.config import GitHubSettings, RepoConfig
 from bot.diff import diff_contents, parse_file_patch
-from bot.model import Change, ChangedFile, Comment, FileStatus, Review
+from bot.model import Change, ChangedFile, Comment, FileStatus, Review, over_limit
 from bot.server import metrics
+from bot.server.commands import CommandLimits
 from bot.server.platform import PermanentError, Skip, Target, TransientError
 from bot.server.publishing import Rejected, post_in_batches
-from bot.server.queue import Job
+from bot.server.queue import Job, JobRequest
+from bot.server.retrying import policy
 
 log = logging.getLogger(__name__)
 
 MARKER = "<!-- patchwarden:fingerprint={} -->"
 FIXED_MARKER = "<!-- patchwarden:fixed={} -->"
 SUMMARY_MARKER = "<!-- patchwarden:summary -->"
+RUN_MARKER = "<!-- patchwarden:run={} -->"  # which job posted it: a retry can tell it landed
 _FINGERPRINT = re.compile(r"<!-- patchwarden:fingerprint=([0-9a-f]+) -->")
 _FIXED = re.compile(r"<!-- patchwarden:fixed=([0-9a-f]+) -->")
 _STATUS = {
@@ -118,6 +121,8 @@ class PacedGitHubAPI(GitHubAPI):
             delay = max(0.0, reset - time.time()) + 1
         elif status == 429 or (status == 403 and "secondary rate limit" in str(exception).lower()):
             delay = self.secondary_wait * 2 ** (attempt - 1)
+        elif method.upper() in CONTENT_CREATING:
+            return False  # a write whose 5xx may hide an applied write: publish() decides
         elif isinstance(exception, GitHubBroken) or status >= 500:
             delay = min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random())
         if delay is None:
@@ -146,8 +151,12 @@ class _Token:
 class GitHubPlatform:
     name = "github"
 
-    def __init__(self, settings: GitHubSettings) -> None:
+    def __init__(
+        self, settings: GitHubSettings, limits: CommandLimits | None = None, max_file_bytes: int = 10_000_000
+    ) -> None:
         self.settings = settings
+        self.limits = limits or CommandLimits()
+        self.max_file_bytes = max_file_bytes  # engine.max_file_bytes: larger files are not fetched
         self.pacer = Pacer(settings.write_interval)
         self._session: aiohttp.ClientSession | None = None
         self._tokens: dict[int, _Token] = {}
@@ -228,8 +237,6 @@ class GitHubPlatform:
         if pr.get("draft") and not self.settings.review_drafts and job.kind == "review":
             raise Skip(f"{repo}#{number} is a draft")
         head = pr["head"]["sha"]
-        if job.payload.get("comment_id"):
-            await self._react(gh, repo, job.payload["comment_id"])
         # The configuration comes from the base branch, never from the pull request itself.
         config_text, source = await self._repo_config(gh, repo, pr["base"]["ref"])
         return Target(
@@ -244,6 +251,7 @@ class GitHubPlatform:
                 "head": head,
                 "check_run_id": None,  # set by begin()
                 "requested": job.kind == "rescan",  # /rescan or a re-run: always answered
+                "comment_id": job.payload.get("comment_id"),  # the /rescan comment, to acknowledge
             },
         )
 
@@ -253,9 +261,63 @@ class GitHubPlatform:
         except BadRequest as exc:
             log.warning("could not react to comment %s on %s: %s", comment_id, repo, exc)
 
-    async def begin(self, target: Target) -> None:
+    async def begin(self, target: Target) -> str | None:
+        """Acknowledge a /rescan (only now: an opted-out repository sees nothing) and open the
+        check run, or reopen the one an interrupted attempt of this job left (``target.resume``)."""
         ctx = target.context
-        ctx["check_run_id"] = await self._start_check_run(ctx["gh"], ctx["repo"], ctx["head"])
+        if ctx.get("comment_id") and target.resume is None:
+            await self._react(ctx["gh"], ctx["repo"], ctx["comment_id"])
+        run_id = await self._reopen_check_run(ctx["gh"], ctx["repo"], target.resume)
+        if run_id is None:
+            run_id = await self._start_check_run(ctx["gh"], ctx["repo"], ctx["head"])
+        ctx["check_run_id"] = run_id
+        return str(run_id) if run_id is not None else None
+
+    async def _reopen_check_run(self, gh: PacedGitHubAPI, repo: str, resume: str | None) -> int | None:
+        if resume is None or not resume.isdigit():
+            return None
+        try:
+            await gh.patch(f"/repos/{repo}/check-runs/{resume}", data={"status": "in_progress"})
+        except BadRequest as exc:
+            log.warning("could not reopen check run %s on %s: %s", resume, repo, exc)
+            return None
+        return int(resume)
+
+    async def report_failure(self, target: Target, reason: str) -> None:
+        """The check run already says ``neutral`` (``abandon``); the conversation says it too, once."""
+        ctx = target.context
+        gh: PacedGitHubAPI = ctx["gh"]
+        marker = RUN_MARKER.format(target.job_id)
+        me = await self.bot_login(gh)
+        url = f"/repos/{ctx['repo']}/issues/{ctx['number']}/comments"
+        async for c in gh.getiter(f"{url}?per_page=100"):
+            if c.get("user", {}).get("login") == me and marker in (c.get("body") or ""):
+                return
+        body = (
+            f"Patchwarden could not review {ctx['head'][:7]}: {reason}\n\n"
+            f"No finding was checked. Comment `/rescan` to try again.\n\n{marker}"
+        )
+        await gh.post(url, data={"body": body})
+
+    async def refusal(self, request: JobRequest) -> str | None:
+        """Our own account never commands us (a token's user can write comments too); the
+        author-association trust rule ran in the event decision; then the rate limits."""
+        user = str(request.payload.get("requested_by") or "")
+        gh = await self.api_for(request.payload.get("installation_id"))
+        if user and user == await self.bot_login(gh):
+            return "a comment by the bot's own account"
+        return self.limits.refusal(request.key, user)
+
+    async def answer_refusal(self, request: JobRequest, reason: str) -> None:
+        user = str(request.payload.get("requested_by") or "")
+        if reason == "a comment by the bot's own account" or not self.limits.should_answer(request.key, user):
+            return
+        gh = await self.api_for(request.payload.get("installation_id"))
+        repo, number = request.payload["repo"], request.payload["number"]
+        await gh.post(
+            f"/repos/{repo}/issues/{number}/comments",
+            data={"body": f"@{user} `/rescan` was not run: {reason}."},
+        )
 
     async def abandon(self, target: Target, reason: str, cancelled: bool) -> None:
         ctx = target.context
@@ -297,7 +359,7 @@ class GitHubPlatform:
         """A regular file's bytes at ``ref``, through gidgethub's retrying client.
 
         Raises :class:`NotReviewable` (with the reason) for what is not a regular file there:
-        missing (404), a directory, a symlink, a submodule, over ``github.max_file_bytes``, or a
+        missing (404), a directory, a symlink, a submodule, over ``engine.max_file_bytes``, or a
         name that cannot be a safe request path. Files over GitHub's 1 MB contents limit come
         back as ``encoding: "none"`` and are read from the git blobs API (up to 100 MB).
         """
@@ -320,11 +382,8 @@ class GitHubPlatform:
             # A symlink to a regular file: GitHub answers with the target file's content.
             raise NotReviewable(f"a symlink to {item.get('path')!r}")
         size = int(item.get("size") or 0)
-        limit = self.settings.max_file_bytes
-        if size > limit:
-            raise NotReviewable(
-                f"{size / 1e6:.1f} MB is over the {limit / 1e6:.1f} MB limit (github.max_file_bytes)"
-            )
+        if size > self.max_file_bytes:
+            raise NotReviewable(over_limit(size, self.max_file_bytes))
         if item.get("encoding") == "base64":
             return base64.b64decode(item.get("content") or "")
         sha = str(item.get("sha") or "")
@@ -406,10 +465,28 @@ class GitHubPlatform:
         )
 
     async def publish(self, target: Target, review: Review, config: RepoConfig) -> None:
+        """Exactly once per job: every try (the first too: a killed process may have posted before
+        it could mark the job done) first looks for this job's run marker among the bot's reviews;
+        a write whose answer was lost (5xx, reset) is retried only when the marker is not there.
+        Inline comments and "fixed" replies are matched by fingerprint, so a retry adds none twice."""
+        async for attempt in policy(4, 1.0, retry_on=TransientError):
+            with attempt:
+                try:
+                    await self._publish_once(target, review, config)
+                except (GitHubBroken, aiohttp.ClientError, TimeoutError) as exc:
+                    raise TransientError(f"GitHub: {exc!r} while publishing {target.key}") from exc
+
+    async def _publish_once(self, target: Target, review: Review, config: RepoConfig) -> None:
         ctx = target.context
         gh: PacedGitHubAPI = ctx["gh"]
         repo, number, head = ctx["repo"], ctx["number"], ctx["head"]
         me = await self.bot_login(gh)
+        run_marker = RUN_MARKER.format(target.job_id)
+        our_reviews = [
+            r
+            async for r in gh.getiter(f"/repos/{repo}/pulls/{number}/reviews?per_page=100")
+            if r.get("user", {}).get("login") == me
+        ]
         existing = [
             c
             async for c in gh.getiter(f"/repos/{repo}/pulls/{number}/comments?per_page=100")
@@ -422,10 +499,14 @@ class GitHubPlatform:
         inline = [c for c in review.comments if c.in_hunk and c.fingerprint not in posted]
         outside = [c for c in review.comments if not c.in_hunk]
         repeated = [c for c in review.comments if c.fingerprint in posted]
-        if await self._nothing_new(gh, target, review, me, inline or outside):
+        if any(run_marker in (r.get("body") or "") for r in our_reviews):
+            log.info("%s: the review of job %s is already on the pull request", target.key, target.job_id)
+        elif self._nothing_new(target, review, our_reviews, inline or outside):
             log.info("%s: no new finding and the same verdict: check run and replies only", target.key)
         else:
-            failed = await self._post_review(gh, repo, number, head, review, inline, outside, repeated)
+            failed = await self._post_review(
+                gh, repo, number, head, review, inline, outside, repeated, run_marker
+            )
             metrics.COMMENTS.labels("github").inc(len(inline) - len(failed))
 
         for fingerprint, comment in posted.items():
@@ -440,8 +521,9 @@ class GitHubPlatform:
                 log.warning("could not reply on comment %s: %s", comment["id"], exc)
         await self._finish_check_run(gh, repo, ctx.get("check_run_id"), review, config)
 
-    async def _nothing_new(
-        self, gh: PacedGitHubAPI, target: Target, review: Review, me: str, new: Sequence[Comment]
+    @staticmethod
+    def _nothing_new(
+        target: Target, review: Review, our_reviews: list[dict[str, Any]], new: Sequence[Comment]
     ) -> bool:
         """A push that adds no comment and leaves the verdict as our last summary stated it gets no
         new review (the check run and the "fixed" replies still say what changed): a pull request
@@ -450,8 +532,8 @@ class GitHubPlatform:
         if new or ctx["requested"]:
             return False
         last = None
-        async for r in gh.getiter(f"/repos/{ctx['repo']}/pulls/{ctx['number']}/reviews?per_page=100"):
-            if r.get("user", {}).get("login") == me and SUMMARY_MARKER in (r.get("body") or ""):
+        for r in our_reviews:
+            if SUMMARY_MARKER in (r.get("body") or ""):
                 last = r["body"]
         return last is not None and last.splitlines()[0] == review.summary.splitlines()[0]
 
@@ -465,6 +547,7 @@ class GitHubPlatform:
         inline: list[Comment],
         outside: list[Comment],
         repeated: list[Comment],
+        run_marker: str,
     ) -> list[Comment]:
         """One review; if GitHub rejects a comment (422), bisect so the others still land."""
         url = f"/repos/{repo}/pulls/{number}/reviews"
@@ -485,17 +568,22 @@ class GitHubPlatform:
                 _raise_for(exc, f"review on {repo}#{number}")
 
         try:
-            await post(inline, self._summary(review, outside, repeated, []))
+            await post(inline, self._summary(review, outside, repeated, [], run_marker))
             return []
         except Rejected:
             pass
         # Post what GitHub accepts without a summary, then one summary that names the refused ones.
         failed = await post_in_batches(inline, post)
-        await post([], self._summary(review, outside, repeated, failed))
+        await post([], self._summary(review, outside, repeated, failed, run_marker))
         return failed
 
     def _summary(
-        self, review: Review, outside: list[Comment], repeated: list[Comment], failed: list[Comment]
+        self,
+        review: Review,
+        outside: list[Comment],
+        repeated: list[Comment],
+        failed: list[Comment],
+        run_marker: str,
     ) -> str:
         parts = [review.summary]
         if repeated:
@@ -508,7 +596,7 @@ class GitHubPlatform:
                 parts.append(
                     f"**{heading}:**\n" + "\n".join(f"- **{c.title}** — {c.path}:{c.line}" for c in items)
                 )
-        parts.append(SUMMARY_MARKER)
+        parts.append(SUMMARY_MARKER + run_marker)
         return "\n\n".join(parts)
 
     async def _finish_check_run(
@@ -566,7 +654,14 @@ def _inline(c: Comment) -> dict[str, Any]:
 
 
 def _raise_for(exc: BadRequest, what: str) -> None:
+    """A refusal as the worker's error: rate limits are worth a later try, the rest is not."""
     status = int(exc.status_code)
+    headers = getattr(exc, "headers", None) or {}
+    if status == 429 or (
+        status == 403
+        and (_header(headers, "x-ratelimit-remaining") == "0" or "rate limit" in str(exc).lower())
+    ):
+        raise TransientError(f"GitHub {status} (rate limited) for {what}: {exc}") from exc
     if status == 401:
         raise PermanentError(
             f"GitHub 401 for {what}: check PATCHWARDEN_GITHUB_TOKEN or the App id / private key"

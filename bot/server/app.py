@@ -26,6 +26,7 @@ from bot.platforms.github_events import (
     verify_signature,
 )
 from bot.server import metrics
+from bot.server.commands import admit
 from bot.server.platform import Platform
 from bot.server.queue import DUPLICATE_DELIVERY, Enqueued, JobQueue, JobRequest
 from bot.server.worker import Workers
@@ -152,6 +153,10 @@ async def github_webhook(request: web.Request) -> web.Response:
     queued: list[int] = []
     skipped: list[str | None] = []
     for index, job in enumerate(decision.jobs):
+        if job.kind == "rescan" and (refused := await admit(service.platforms["github"], job)):
+            log.info("github %s %s: /rescan refused: %s", event.event, event.delivery_id, refused)
+            skipped.append(f"refused: {refused}")
+            continue
         delivery = f"github:{event.delivery_id}" + (f":{index}" if index else "")
         result = await service.enqueue("github", job, delivery)
         if result.skipped == DUPLICATE_DELIVERY:
@@ -195,14 +200,17 @@ PlatformFactory = Callable[[Settings, Engine], Awaitable[Platform]]
 
 
 async def build_platforms(settings: Settings, engine: Engine) -> dict[str, Platform]:
+    from bot.server.commands import CommandLimits
+
     platforms: dict[str, Platform] = {}
     if github_enabled(settings):
         from bot.platforms.github import GitHubPlatform
 
-        platforms["github"] = GitHubPlatform(settings.github)
+        platforms["github"] = GitHubPlatform(
+            settings.github, CommandLimits.from_settings(settings.commands), settings.engine.max_file_bytes
+        )
     if gerrit_enabled(settings):
         from bot.platforms.gerrit import GerritPlatform
-        from bot.server.commands import CommandLimits
 
         platforms["gerrit"] = GerritPlatform(
             settings.gerrit, CommandLimits.from_settings(settings.commands), settings.engine.max_file_bytes

@@ -10,12 +10,20 @@ answers cannot be turned into spam either.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.config import CommandSettings
+
+if TYPE_CHECKING:
+    from bot.server.platform import Platform
+    from bot.server.queue import JobRequest
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,3 +95,19 @@ class CommandLimits:
             return False
         self.answers.record(key)
         return True
+
+
+async def admit(platform: Platform, request: JobRequest) -> str | None:
+    """None when a command may be queued, else why not (answered to the requester, best effort).
+    A trust check that cannot be made refuses: untrusted until proven otherwise."""
+    try:
+        refused = await platform.refusal(request)
+    except Exception as exc:  # any failure to check (API down, bad credentials) refuses
+        log.warning("could not check the command on %s: %r", request.key, exc)
+        return f"could not be checked ({exc})"
+    if refused:
+        try:
+            await platform.answer_refusal(request, refused)
+        except Exception as exc:  # the refusal stands whether or not the answer gets through
+            log.warning("could not answer the refused command on %s: %r", request.key, exc)
+    return refused

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from bot.config import RepoConfig
 from bot.model import Change, Review
-from bot.server.queue import Job
+from bot.server.queue import Job, JobRequest
 
 
 class PermanentError(RuntimeError):
@@ -30,6 +30,8 @@ class Target:
     config_text: str | None  # the repository config from the base / target branch, if any
     config_source: str = ".patchwarden.yaml"
     context: dict[str, Any] = field(default_factory=dict)  # the adapter's own state
+    job_id: int = 0  # set by the worker: marks what this job published, across retries and restarts
+    resume: str | None = None  # set by the worker: what ``begin`` returned on an earlier attempt
 
 
 class Platform(Protocol):
@@ -38,8 +40,10 @@ class Platform(Protocol):
     async def prepare(self, job: Job) -> Target:
         """Resolve the job (current head, opt-outs, the base-branch config). May raise Skip."""
 
-    async def begin(self, target: Target) -> None:
-        """The scan starts (the repository has not opted out): e.g. an in-progress check run."""
+    async def begin(self, target: Target) -> str | None:
+        """The scan starts (the repository has not opted out): e.g. an in-progress check run.
+        Returns a token the worker keeps for the job (e.g. the check run id), handed back in
+        ``target.resume`` to a later attempt so that it continues what this one opened."""
 
     async def abandon(self, target: Target, reason: str, cancelled: bool) -> None:
         """The scan begun will not publish (``cancelled``: superseded or stopping; else failed or
@@ -57,5 +61,11 @@ class Platform(Protocol):
 
     def health(self) -> str | None:
         """Why this platform cannot serve right now (e.g. its event stream is down), or None."""
+
+    async def refusal(self, request: JobRequest) -> str | None:
+        """Why a command (``/rescan``) may not run, decided before it is queued; None admits it."""
+
+    async def answer_refusal(self, request: JobRequest, reason: str) -> None:
+        """Tell the requester (once in a while: ``CommandLimits.should_answer``)."""
 
     async def close(self) -> None: ...

@@ -165,6 +165,7 @@ class Workers:
 
     async def review_job(self, platform: Platform, job: Job) -> None:
         target = await platform.prepare(job)
+        target.job_id = job.id
         config_errors: list[str] = []
         try:
             config = parse_repo_config(target.config_text, self.defaults, target.config_source)
@@ -174,7 +175,12 @@ class Workers:
         if not config.enabled:
             raise Skip(f"{target.config_source} on the base branch sets enabled: false")
         self._reportable[job.id] = target
-        await platform.begin(target)
+        target.job_id = job.id
+        begun_key = f"job:{job.id}:begun"
+        target.resume = await self.queue.get_state(begun_key)
+        token = await platform.begin(target)
+        if token is not None and token != target.resume:
+            await self.queue.set_state(begun_key, token)
         try:
             change = await platform.load_change(target, config, self.engine.wants)
             review = await self.engine.review(change, config, config_errors)

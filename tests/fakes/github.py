@@ -794,6 +794,7 @@ class FakeGitHub:
         *,
         token_kind: Literal["pat", "installation"] = "pat",
         app_slug: str = "patchwarden",
+        pat_user: str = "patchwarden-ci",
         token_lifetime: float = 3600.0,
         max_patch_bytes: int | None = 1_000_000,
         default_per_page: int = 30,
@@ -812,6 +813,8 @@ class FakeGitHub:
             a GitHub App.") or ``"installation"`` (an installation token minted elsewhere, such as
             Actions' ``GITHUB_TOKEN``: check runs work, ``GET /user`` is 403).
         :param app_slug: the app's slug; comments are authored by ``<slug>[bot]``.
+        :param pat_user: the login a ``"pat"`` token belongs to (a personal access token is a
+            user's: a machine account, type ``User``, no ``[bot]`` suffix).
         :param token_lifetime: seconds until an issued installation token expires (GitHub: 1 h).
         :param max_patch_bytes: files whose patch is larger are served without ``patch``
             (GitHub omits it for large diffs); ``None`` = never omit.
@@ -828,6 +831,7 @@ class FakeGitHub:
         """
         self.app_id = app_id
         self.app_slug = app_slug
+        self.pat_user = pat_user
         self.static_token = token
         self.token_kind = token_kind
         self.contents_inline_max = CONTENTS_JSON_MAX_BYTES
@@ -863,6 +867,7 @@ class FakeGitHub:
         self._tokens: dict[str, _IssuedToken] = {}
         self._failures: list[_Failure] = []
         self._holds: list[tuple[str, re.Pattern[str], asyncio.Event]] = []
+        self._lost_answers: list[list[Any]] = []  # [method, pattern, status, remaining, hold]
         self._refused_comment_bodies: list[re.Pattern[str]] = []
         self._ids = itertools.count(1_000_001)
         self._request_ids = itertools.count(1)
@@ -907,7 +912,10 @@ class FakeGitHub:
 
     @property
     def bot_login(self) -> str:
-        """The login comments, reviews and reactions are authored by: ``<app_slug>[bot]``."""
+        """The login comments, reviews and reactions are authored by: ``<app_slug>[bot]``, or the
+        token's user for a personal access token."""
+        if self.static_token is not None and self.token_kind == "pat" and self.app_id is None:
+            return self.pat_user
         return f"{self.app_slug}[bot]"
 
     def add_installation(
@@ -1112,6 +1120,30 @@ class FakeGitHub:
         comment["issue_number"] = number
         self.issue_comments.append(comment)
         return comment
+
+    def lose_answer(
+        self,
+        method: str,
+        path_regex: str,
+        status: int | None = 502,
+        count: int = 1,
+        hold: asyncio.Event | None = None,
+    ) -> None:
+        """The next ``count`` matching requests are **applied**, then their answer is lost: replaced
+        by ``status`` (a proxy's 502 after GitHub did the write) or, with ``status=None``, the
+        connection is dropped. With ``hold`` the answer waits for the event (a test kills the bot
+        in that window)."""
+        self._lost_answers.append([method.upper(), re.compile(path_regex), status, count, hold])
+
+    def _take_lost_answer(self, request: web.Request) -> tuple[int | None, asyncio.Event | None] | None:
+        for lost in self._lost_answers:
+            method, pattern, status, remaining, hold = lost
+            if remaining > 0 and method in ("*", request.method) and pattern.search(request.path):
+                lost[3] = remaining - 1
+                if lost[3] == 0:
+                    self._lost_answers.remove(lost)
+                return status, hold
+        return None
 
     def hold(self, method: str, path_regex: str) -> asyncio.Event:
         """Keep requests matching waiting (a slow GitHub) until the returned event is set."""
@@ -1396,6 +1428,18 @@ class FakeGitHub:
             response = await self._dispatch(request, handler)
         except _ApiError as error:
             response = web.json_response(error.body, status=error.status, headers=error.headers)
+        lost = self._take_lost_answer(request) if response.status < 400 else None
+        if lost is not None:
+            status, released = lost
+            if released is not None:
+                await released.wait()
+            if status is None:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            response = web.json_response(
+                {"message": "Server Error"} if status != 502 else {"message": "Bad Gateway"}, status=status
+            )
         self._decorate(response)
         record["status"] = response.status
         return response
