@@ -121,8 +121,8 @@ class PacedGitHubAPI(GitHubAPI):
             delay = max(0.0, reset - time.time()) + 1
         elif status == 429 or (status == 403 and "secondary rate limit" in str(exception).lower()):
             delay = self.secondary_wait * 2 ** (attempt - 1)
-        elif method.upper() in CONTENT_CREATING:
-            return False  # a write whose 5xx may hide an applied write: publish() decides
+        elif method.upper() == "POST":
+            return False  # a 5xx may hide an applied POST: the caller looks before writing again
         elif isinstance(exception, GitHubBroken) or status >= 500:
             delay = min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random())
         if delay is None:
@@ -163,6 +163,7 @@ class GitHubPlatform:
         self._token_lock = asyncio.Lock()
         self._private_key = settings.private_key_file.read_bytes() if settings.private_key_file else None
         self._bot_login = settings.bot_login
+        self._no_check_runs = False  # a credential refused once (403: not an App) is not asked again
 
     # -- transport -----------------------------------------------------------------------
     def session(self) -> aiohttp.ClientSession:
@@ -269,7 +270,7 @@ class GitHubPlatform:
             await self._react(ctx["gh"], ctx["repo"], ctx["comment_id"])
         run_id = await self._reopen_check_run(ctx["gh"], ctx["repo"], target.resume)
         if run_id is None:
-            run_id = await self._start_check_run(ctx["gh"], ctx["repo"], ctx["head"])
+            run_id = await self._start_check_run(ctx["gh"], ctx["repo"], ctx["head"], target)
         ctx["check_run_id"] = run_id
         return str(run_id) if run_id is not None else None
 
@@ -333,16 +334,43 @@ class GitHubPlatform:
             },
         )
 
-    async def _start_check_run(self, gh: PacedGitHubAPI, repo: str, head: str) -> int | None:
-        try:
-            run = await gh.post(
-                f"/repos/{repo}/check-runs",
-                data={"name": self.settings.check_run_name, "head_sha": head, "status": "in_progress"},
-            )
-            return int(run["id"])
-        except BadRequest as exc:  # a plain token may lack checks:write; the review still goes out
-            log.warning("could not create check run on %s: %s", repo, exc)
+    async def _start_check_run(self, gh: PacedGitHubAPI, repo: str, head: str, target: Target) -> int | None:
+        """One run per job, found again by its ``external_id`` when an earlier try of this job may
+        have created it (a lost answer, a kill before the id was kept), so none is left open."""
+        if self._no_check_runs:
             return None
+        external_id = f"patchwarden-job-{target.job_id}"
+        async for attempt in policy(4, 0.5, retry_on=TransientError):
+            with attempt:
+                try:
+                    if target.attempt > 1 or attempt.retry_state.attempt_number > 1:
+                        found = await self._find_check_run(gh, repo, head, external_id)
+                        if found is not None:
+                            return found
+                    run = await gh.post(
+                        f"/repos/{repo}/check-runs",
+                        data={"name": self.settings.check_run_name, "head_sha": head, "status": "in_progress",
+                              "external_id": external_id},
+                    )  # fmt: skip
+                    return int(run["id"])
+                except (GitHubBroken, aiohttp.ClientError, TimeoutError) as exc:
+                    raise TransientError(f"GitHub: {exc!r} creating the check run on {repo}") from exc
+                except BadRequest as exc:  # the review still goes out without a check run
+                    if int(exc.status_code) == 403 and "GitHub App" in str(exc):
+                        log.warning("this credential cannot create check runs (%s): not trying again", exc)
+                        self._no_check_runs = True
+                    else:
+                        log.warning("could not create check run on %s: %s", repo, exc)
+                    return None
+        return None  # pragma: no cover
+
+    async def _find_check_run(self, gh: PacedGitHubAPI, repo: str, head: str, external_id: str) -> int | None:
+        """checks/list-for-ref, every run of our name on the head, matched by ``external_id``."""
+        url = f"/repos/{repo}/commits/{head}/check-runs?check_name={quote(self.settings.check_run_name)}"
+        async for run in gh.getiter(f"{url}&filter=all&per_page=100", iterable_key="check_runs"):
+            if run.get("external_id") == external_id:
+                return int(run["id"])
+        return None
 
     async def _repo_config(self, gh: PacedGitHubAPI, repo: str, ref: str) -> tuple[str | None, str]:
         for path in (".patchwarden.yaml", ".github/patchwarden.yaml"):

@@ -32,6 +32,7 @@ class Target:
     context: dict[str, Any] = field(default_factory=dict)  # the adapter's own state
     job_id: int = 0  # set by the worker: marks what this job published, across retries and restarts
     resume: str | None = None  # set by the worker: what ``begin`` returned on an earlier attempt
+    attempt: int = 1  # set by the worker: 2 and more after a failure or a restart
 
 
 class Platform(Protocol):

@@ -165,7 +165,7 @@ class Workers:
 
     async def review_job(self, platform: Platform, job: Job) -> None:
         target = await platform.prepare(job)
-        target.job_id = job.id
+        target.job_id, target.attempt = job.id, job.attempts
         config_errors: list[str] = []
         try:
             config = parse_repo_config(target.config_text, self.defaults, target.config_source)

@@ -36,6 +36,7 @@ import difflib
 import json
 import mimetypes
 import os
+import random
 import re
 import secrets
 import shlex
@@ -666,6 +667,8 @@ class FakeGerrit:
         self.events: list[dict[str, Any]] = []  # everything passed to emit()
         self._failures: list[_Failure] = []
         self._lost_answers: list[_LostAnswer] = []
+        self._chaos: tuple[random.Random, float, float, tuple[int, ...]] | None = None
+        self.chaos_counts = {"failed": 0, "lost": 0}
         self._clock_offset = timedelta(0)
 
         self._authorized_keys: list[asyncssh.SSHKey] = []
@@ -1077,6 +1080,21 @@ class FakeGerrit:
         connection is dropped. With *hold*, the answer waits until the event is set (a test kills
         the bot in that window)."""
         self._lost_answers.append(_LostAnswer(method.upper(), re.compile(path_regex), status, count, hold))
+
+    def chaos(
+        self,
+        fail_rate: float,
+        lose_rate: float = 0.0,
+        seed: int = 0,
+        statuses: Iterable[int] = (500, 502, 503, 429),
+    ) -> None:
+        """Faults at random, reproducibly: a ``fail_rate`` share of REST requests is answered with
+        one of ``statuses`` (text/plain, as Gerrit and its proxies answer; 429 with
+        ``Retry-After: 0``) *before* being served; a ``lose_rate`` share of the POSTs that were
+        served loses its answer (a 502 or a dropped connection, half each). ``chaos(0)`` ends it."""
+        self._chaos = (
+            (random.Random(seed), fail_rate, lose_rate, tuple(statuses)) if fail_rate or lose_rate else None
+        )
 
     def _take_lost_answer(self, method: str, path: str) -> _LostAnswer | None:
         for lost in self._lost_answers:
@@ -1981,6 +1999,14 @@ class FakeGerrit:
         trace = request.headers.get("X-Gerrit-Trace")
         extra_headers = {"X-Gerrit-Trace": trace} if trace else {}
 
+        if (
+            self._chaos is not None
+            and raw_path.startswith("/a/")
+            and self._chaos[0].random() < self._chaos[1]
+        ):
+            status = self._chaos[0].choice(self._chaos[3])
+            self.chaos_counts["failed"] += 1
+            return _plain(status, HTTPStatus(status).phrase, {"Retry-After": "0"} if status == 429 else {})
         failure = self._take_failure(request.method, raw_path)
         if failure is not None:
             if failure.delay:
@@ -2009,6 +2035,15 @@ class FakeGerrit:
         except _RestError as e:
             response = _plain(e.status, e.message)
         lost = self._take_lost_answer(request.method, raw_path) if response.status < 400 else None
+        if (
+            lost is None
+            and self._chaos is not None
+            and response.status < 400
+            and request.method == "POST"
+            and self._chaos[0].random() < self._chaos[2]
+        ):
+            self.chaos_counts["lost"] += 1
+            lost = _LostAnswer("POST", re.compile(""), self._chaos[0].choice((502, None)), 0, None)
         if lost is not None:
             if lost.hold is not None:
                 await lost.hold.wait()

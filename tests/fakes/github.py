@@ -35,6 +35,7 @@ import http
 import itertools
 import json
 import math
+import random
 import re
 import secrets
 import string
@@ -868,6 +869,7 @@ class FakeGitHub:
         self._failures: list[_Failure] = []
         self._holds: list[tuple[str, re.Pattern[str], asyncio.Event]] = []
         self._lost_answers: list[list[Any]] = []  # [method, pattern, status, remaining, hold]
+        self._chaos: tuple[random.Random, float, float, tuple[int, ...]] | None = None
         self._refused_comment_bodies: list[re.Pattern[str]] = []
         self._ids = itertools.count(1_000_001)
         self._request_ids = itertools.count(1)
@@ -1145,6 +1147,22 @@ class FakeGitHub:
                 return status, hold
         return None
 
+    def chaos(
+        self,
+        fail_rate: float,
+        lose_rate: float = 0.0,
+        seed: int = 0,
+        statuses: Iterable[int] = (500, 502, 503, 429),
+    ) -> None:
+        """Faults at random, reproducibly (``seed``): a ``fail_rate`` share of requests is answered
+        with one of ``statuses`` *before* being served (429 with ``Retry-After: 0``, as GitHub's
+        rate limits say when to come back), and a ``lose_rate`` share of the writes that were
+        served loses its answer (a 502 or a dropped connection, half each). ``chaos(0)`` ends it."""
+        self._chaos = (
+            (random.Random(seed), fail_rate, lose_rate, tuple(statuses)) if fail_rate or lose_rate else None
+        )
+        self.chaos_counts = {"failed": 0, "lost": 0}
+
     def hold(self, method: str, path_regex: str) -> asyncio.Event:
         """Keep requests matching waiting (a slow GitHub) until the returned event is set."""
         released = asyncio.Event()
@@ -1394,6 +1412,7 @@ class FakeGitHub:
             ("GET", repo + "/git/blobs/{file_sha}", self._get_blob),
             ("POST", repo + "/check-runs", self._create_check_run),
             ("GET", repo + "/check-runs/{check_run_id:\\d+}", self._get_check_run),
+            ("GET", repo + "/commits/{ref}/check-runs", self._list_check_runs_for_ref),
             ("PATCH", repo + "/check-runs/{check_run_id:\\d+}", self._update_check_run),
             ("POST", repo + "/issues/comments/{comment_id:\\d+}/reactions", self._react_issue_comment),
             ("PATCH", repo + "/issues/comments/{comment_id:\\d+}", self._update_issue_comment),
@@ -1424,11 +1443,32 @@ class FakeGitHub:
             "status": None,
         }
         self.requests.append(record)
+        if self._chaos is not None and self._chaos[0].random() < self._chaos[1]:
+            status = self._chaos[0].choice(self._chaos[3])
+            self.chaos_counts["failed"] += 1
+            headers = {"Retry-After": "0"} if status == 429 else {}
+            response = web.json_response(
+                {"message": http.HTTPStatus(status).phrase, "documentation_url": DOCS_URL},
+                status=status,
+                headers=headers,
+            )
+            self._decorate(response)
+            record["status"] = status
+            return response
         try:
             response = await self._dispatch(request, handler)
         except _ApiError as error:
             response = web.json_response(error.body, status=error.status, headers=error.headers)
         lost = self._take_lost_answer(request) if response.status < 400 else None
+        if (
+            lost is None
+            and self._chaos is not None
+            and response.status < 400
+            and request.method in ("POST", "PATCH", "PUT", "DELETE")
+            and self._chaos[0].random() < self._chaos[2]
+        ):
+            self.chaos_counts["lost"] += 1
+            lost = (self._chaos[0].choice((502, None)), None)
         if lost is not None:
             status, released = lost
             if released is not None:
@@ -2312,6 +2352,32 @@ class FakeGitHub:
         if record is None:
             raise _not_found()
         return record
+
+    async def _list_check_runs_for_ref(self, request: web.Request) -> web.Response:
+        """checks/list-for-ref: ``{"total_count", "check_runs"}``, ``check_name`` and ``filter``
+        (``latest``, the default: the newest run of each name; ``all``), paged by ``Link``."""
+        repository = self._accessible_repo(request)
+        ref = request.match_info["ref"]
+        mode = request.query.get("filter", "latest")
+        if mode not in ("latest", "all"):
+            raise _ApiError(422, f"filter must be latest or all, not {mode!r}")
+        name = request.query.get("check_name")
+        runs = [
+            r
+            for r in self.check_runs
+            if r.get("repository") == repository.full_name
+            and r["head_sha"] == ref
+            and (name is None or r["name"] == name)
+        ]
+        if mode == "latest":
+            newest: dict[str, dict[str, Any]] = {}
+            for r in runs:
+                newest[r["name"]] = r
+            runs = list(newest.values())
+        runs.sort(key=lambda r: r["id"], reverse=True)
+        page = self._paginate(request, [self._public_check_run(r) for r in runs])
+        body = {"total_count": len(runs), "check_runs": json.loads(page.body)}  # type: ignore[arg-type]
+        return web.json_response(body, headers={k: v for k, v in page.headers.items() if k == "Link"})
 
     async def _get_check_run(self, request: web.Request) -> web.Response:
         return web.json_response(self._public_check_run(self._find_check_run(request)))
