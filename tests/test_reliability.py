@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
+import re
 from collections import Counter
 
 import aiohttp
@@ -27,7 +28,7 @@ from tests.service import (
     wait_idle,
     wait_until,
 )
-from tests.test_github_e2e import BASE, HEAD, SECRET, TOKEN, pr_comment_payload, serve_setup
+from tests.test_github_e2e import BASE, HEAD, REPO, SECRET, TOKEN, pr_comment_payload, serve_setup
 
 pytestmark = pytest.mark.slow
 
@@ -245,3 +246,57 @@ async def test_gerrit_burst_with_5xx_429_and_lost_review_answers(tmp_path):
         assert [per_change[c.number] for c in changes] == [1] * 10
         for r in g.reviews:
             assert sorted(c["line"] for c in r.input["comments"]["nova/volume.py"]) == [3, 9]
+
+
+async def test_hostile_change_20_mb_100k_lines_binary_non_utf8(tmp_path, github):
+    """A change built to hurt: a 20 MB file (over engine.max_file_bytes: named, never downloaded),
+    100,000 lines of Python (reviewed within the analyzers' bounds), binary content at a .py
+    path, non-UTF-8 text, a symlink out of the repository. The service stays up, the review
+    names every file it skipped, writes nothing outside its workspace and requests nothing
+    outside the API paths it means."""
+    from tests.fakes.github import Symlink
+
+    # 100,000 lines of ordinary code (12,500 small functions). A file of 100,000 bare module-level
+    # assignments is pathological for Semgrep's parser (about 100 s here): analyzer_timeout bounds
+    # that case; this one asks for a complete review.
+    long_file = (
+        b"".join(
+            b"def f_%d(x):\n    y = x + %d\n    if y > 3:\n        return y\n    z = [y, x]\n    return len(z)\n\n\n"
+            % (i, i)
+            for i in range(12_500)
+        )
+        + b"import os\n"
+    )
+    head = {
+        "net.py": HEAD,
+        "huge.py": b"#" * 20_000_000 + b"\n",
+        "long.py": long_file,
+        "blob.py": b"\x00\xff" * 5000,
+        "latin1.py": b"# caf\xe9\nimport os\n",
+        "escape.py": Symlink("../../../../etc/passwd"),
+    }
+    payload = pr_payload(2)
+    github.add_pull_from_payload(payload, {"net.py": BASE}, head)
+    async with running_service(settings_for(tmp_path, github)) as (url, service):
+        status, _ = await post_github(url, "pull_request", payload, "d-hostile")
+        counts = await wait_idle(service, timeout=240)
+        async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as resp:
+            healthy = resp.status
+    assert (status, counts, healthy) == (202, {"done": 1}, 200)
+    (review,) = github.reviews
+    summary = review["body"]
+    assert "huge.py: not reviewed: 20,000,001 bytes is over the 10,000,000-byte limit" in summary
+    assert "blob.py: not reviewed: binary content" in summary
+    assert "latin1.py" in summary.split("**Security defects**")[0]  # named as not (fully) analyzed
+    assert "escape.py: not reviewed: a symlink" in summary
+    lines = {(c["path"], c["line"]) for c in review["comments"]}
+    assert ("long.py", 100_001) in lines and ("net.py", 12) in lines  # the unused import at the end
+    repo = f"/repos/{REPO}"
+    allowed = re.compile(
+        rf"^{repo}/(pulls/2(/files|/comments|/reviews)?|contents/.+|check-runs(/\d+)?|git/blobs/[0-9a-f]{{40}}"
+        rf"|commits/[0-9a-f]{{40}}/check-runs)$"
+    )
+    assert [r["path"] for r in github.requests if not allowed.match(r["path"])] == []
+    huge_sha = hashlib.sha1(b"blob %d\0" % 20_000_001 + b"#" * 20_000_000 + b"\n").hexdigest()
+    assert not any(huge_sha in r["path"] for r in github.requests)
+    assert not (tmp_path / "etc").exists() and not any(tmp_path.parent.glob("passwd"))
