@@ -123,7 +123,13 @@ class GitHubSettings(_Strict):
     bot_login: str | None = None  # our own login; learnt from the API when unset
     review_drafts: bool = False
     check_run_name: str = "patchwarden"
-    write_interval: float = Field(1.0, ge=0, description="seconds between content-creating requests")
+    write_interval: float = Field(
+        0.0, ge=0, description="optional minimum gap between content-creating requests"
+    )
+    write_limits: list[tuple[int, float]] = Field(
+        default_factory=lambda: [(80, 60.0), (500, 3600.0)],
+        description="at most (requests) content-creating requests in any (seconds): GitHub's secondary limits",
+    )
     skip_repositories: list[str] = Field(default_factory=list, description="owner/name or owner/* globs")
     request_timeout: float = 30.0
 

@@ -789,3 +789,51 @@ async def test_kill_after_the_review_is_applied_posts_nothing_more_and_closes_th
     assert len(github.reviews) == 1
     (run,) = github.check_runs
     assert (run["status"], run["conclusion"]) == ("completed", "neutral")
+
+
+async def test_pacer_allows_a_burst_and_never_more_than_the_limit_in_any_window():
+    """rate-limits-for-the-rest-api.md: at most 80 content-creating requests a minute and 500 an
+    hour. The first 80 go at once; the 81st waits until the first leaves the minute window."""
+    now = [1000.0]
+    pacer = Pacer(limits=((80, 60.0), (500, 3600.0)), clock=lambda: now[0])
+    for _ in range(80):
+        assert pacer.delay() == 0
+        await pacer.wait()
+    assert pacer.delay() == pytest.approx(60 * 1.02 + 0.1)  # the window plus a small margin
+    now[0] += 61.3
+    assert pacer.delay() == 0
+    hour = Pacer(limits=((80, 60.0), (500, 3600.0)), clock=lambda: now[0])
+    per_minute = []
+    for _ in range(10):  # as many as allowed, minute after minute: the hourly limit binds
+        sent = 0
+        while sent < 80 and hour.delay() == 0:
+            await hour.wait()
+            sent += 1
+        per_minute.append(sent)
+        now[0] += 62  # a minute and the margin
+    assert per_minute == [80] * 6 + [20, 0, 0, 0]
+
+
+async def test_a_burst_of_pull_requests_never_meets_the_fakes_secondary_limit(tmp_path):
+    """A plain token and a fake that enforces a (scaled-down) secondary limit of 6 writes in any
+    3 s: the bot's own pacing at the same limit keeps every write under it, so GitHub never
+    answers 403 "secondary rate limit", and every pull request is reviewed."""
+    async with FakeGitHub(token=TOKEN, content_creation_limits=[(3.0, 6)]) as gh:
+        for n in range(30, 42):
+            payload = opened_payload()
+            payload["number"] = payload["pull_request"]["number"] = n
+            payload["pull_request"]["head"]["sha"] = f"{n:040x}"
+            gh.add_pull_from_payload(payload, {"net.py": BASE}, {"net.py": HEAD})
+        settings = make_settings(tmp_path, {"github": {
+            "api_url": gh.url, "token": TOKEN, "webhook_secret": SECRET, "write_limits": [[6, 3.0]]}})  # fmt: skip
+        async with running_service(settings) as (url, service):
+            for n in range(30, 42):
+                payload = opened_payload()
+                payload["number"] = payload["pull_request"]["number"] = n
+                payload["pull_request"]["head"]["sha"] = f"{n:040x}"
+                assert (await post_github(url, "pull_request", payload, f"d-{n}"))[0] == 202
+            counts = await wait_idle(service, timeout=120)
+    assert counts == {"done": 12} and len(gh.reviews) == 12
+    writes = [r for r in gh.requests if r["method"] in ("POST", "PATCH")]
+    assert [r["path"] for r in writes if r["status"] == 403 and "check-runs" not in r["path"]] == []
+    assert len([r for r in writes if r["path"].endswith("/check-runs")]) == 1  # refused once, not asked again

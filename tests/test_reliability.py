@@ -71,7 +71,7 @@ def assert_exactly_once(gh: FakeGitHub, numbers: range) -> None:
 
 
 def settings_for(tmp_path, gh: FakeGitHub, **server):
-    github = {"api_url": gh.url, "token": TOKEN, "webhook_secret": SECRET, "write_interval": 0,
+    github = {"api_url": gh.url, "token": TOKEN, "webhook_secret": SECRET, "write_limits": [],
               "bot_login": gh.bot_login}  # fmt: skip
     return make_settings(tmp_path, {"github": github, "server": {"data_dir": str(tmp_path / "data"),
                                                                  "retry_base_delay": 0.1, **server}})  # fmt: skip
@@ -89,7 +89,9 @@ async def post_all(
 
 @pytest.fixture
 async def github():
-    async with FakeGitHub(token=TOKEN, token_kind="installation") as gh:
+    """Secondary limits off on both sides: these tests are about faults (the pacing against the
+    documented limits has tests of its own in test_github_e2e.py)."""
+    async with FakeGitHub(token=TOKEN, token_kind="installation", content_creation_limits=()) as gh:
         yield gh
 
 
@@ -137,7 +139,7 @@ async def test_kill_9_mid_burst_of_50_and_mid_rescan_burst(tmp_path, github):
     Then the same during a burst of /rescan commands."""
     numbers = range(100, 150)
     payloads = add_pulls(github, numbers)
-    config = {"server": {"retry_base_delay": 0.1}}
+    config = {"server": {"retry_base_delay": 0.1}, "github": {"write_limits": []}}
     release = asyncio.Event()
     github.lose_answer("POST", r"/pulls/\d+/reviews$", status=None, count=1, hold=release)
     first = ServeProcess(*serve_setup(tmp_path, github, "first", **config))

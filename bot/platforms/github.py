@@ -15,7 +15,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +30,7 @@ from bot.config import GitHubSettings, RepoConfig
 from bot.diff import diff_contents, parse_file_patch
 from bot.model import Change, ChangedFile, Comment, FileStatus, Review, over_limit
 from bot.server import metrics
-from bot.server.commands import CommandLimits
+from bot.server.commands import CommandLimits, SlidingWindow
 from bot.server.platform import PermanentError, Skip, Target, TransientError
 from bot.server.publishing import Rejected, post_in_batches
 from bot.server.queue import Job, JobRequest
@@ -63,21 +63,38 @@ _SHA = re.compile(r"[0-9a-f]{40}")
 
 
 class Pacer:
-    """Spaces content-creating requests across all of the bot's calls (GitHub's secondary limits)."""
+    """GitHub's secondary limits on content-creating requests, kept by the bot itself: at most
+    ``limits`` (requests, seconds) — by default 80 a minute and 500 an hour
+    (rate-limits-for-the-rest-api.md, "About secondary rate limits") — in *any* such window.
+    A burst goes out at once and the average stays under the limit, where a fixed gap would delay
+    every first write; ``interval`` adds an optional minimum gap between writes."""
 
-    def __init__(self, interval: float) -> None:
+    def __init__(
+        self,
+        interval: float = 0.0,
+        limits: Sequence[tuple[int, float]] = ((80, 60.0), (500, 3600.0)),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.interval = interval
-        self._last = 0.0
+        self.clock = clock
+        # A request is counted here before it is sent and there when it arrives: a small margin
+        # keeps a write that was delayed on its way from landing inside GitHub's window.
+        self._windows = [SlidingWindow(int(n), seconds * 1.02 + 0.1, clock) for n, seconds in limits if n > 0]
+        self._last: float | None = None
         self._lock = asyncio.Lock()
 
+    def delay(self) -> float:
+        """Seconds until a write may go (0: now)."""
+        gap = 0.0 if self._last is None else max(0.0, self._last + self.interval - self.clock())
+        return max([gap, *(w.retry_in("") for w in self._windows if not w.allows(""))])
+
     async def wait(self) -> None:
-        if self.interval <= 0:
-            return
         async with self._lock:
-            delay = self._last + self.interval - time.monotonic()
-            if delay > 0:
+            while (delay := self.delay()) > 0:
                 await asyncio.sleep(delay)
-            self._last = time.monotonic()
+            for window in self._windows:
+                window.record("")
+            self._last = self.clock()
 
 
 class PacedGitHubAPI(GitHubAPI):
@@ -157,7 +174,7 @@ class GitHubPlatform:
         self.settings = settings
         self.limits = limits or CommandLimits()
         self.max_file_bytes = max_file_bytes  # engine.max_file_bytes: larger files are not fetched
-        self.pacer = Pacer(settings.write_interval)
+        self.pacer = Pacer(settings.write_interval, settings.write_limits)
         self._session: aiohttp.ClientSession | None = None
         self._tokens: dict[int, _Token] = {}
         self._token_lock = asyncio.Lock()
