@@ -653,7 +653,9 @@ async def github_bench(
 ) -> None:
     warmup, sequential = [10], list(range(100, 100 + runs))
     bursting = list(range(200 + runs, 200 + runs + burst))
-    async with FakeGitHub(token=TOKEN) as gh:
+    # An installation token (as Actions' GITHUB_TOKEN): only Apps may write check runs, and such a
+    # token has no GET /user, so the service is told its login.
+    async with FakeGitHub(token=TOKEN, token_kind="installation") as gh:
         reviews = Stamped()
         requests = Stamped()
         gh.reviews, gh.requests = reviews, requests
@@ -690,7 +692,7 @@ async def github_bench(
                 raise RuntimeError(f"webhook for #{number} answered {status}: {answer}")
             return started, time.monotonic() - started
 
-        config, env = github_serve_setup(work, gh.url, TOKEN, "github")
+        config, env = github_serve_setup(work, gh.url, TOKEN, "github", github={"bot_login": gh.bot_login})
         env["PATCHWARDEN_DATA_DIR"] = str(work / "github-data")
         measured: list[GitHubRun] = []
         spawned = time.monotonic()
