@@ -83,6 +83,21 @@ def gerrit_settings(tmp_path, g: FakeGerrit, **extra):
     return make_settings(tmp_path, {"gerrit": gerrit})
 
 
+def webhook_serve_setup(tmp_path, g: FakeGerrit, **config):
+    """The config file and environment of a real `serve` on the webhook event source, as in
+    production: credentials and endpoints from the environment, the rest from YAML."""
+    path = tmp_path / "serve.yaml"
+    path.write_text(yaml.safe_dump({"gerrit": {"event_source": "webhook"}, **config}))
+    env = {
+        "PATCHWARDEN_GERRIT_URL": g.url,
+        "PATCHWARDEN_GERRIT_USER": USER,
+        "PATCHWARDEN_GERRIT_HTTP_PASSWORD": PASSWORD,
+        "PATCHWARDEN_GERRIT_WEBHOOK_SECRET": HOOK_SECRET,
+        "PATCHWARDEN_DATA_DIR": str(tmp_path / "data"),
+    }
+    return path, env
+
+
 def reviews_of(g: FakeGerrit, number: int) -> list[dict]:
     return [r.input for r in g.reviews if r.change == number]
 
@@ -317,16 +332,7 @@ async def test_serve_process_with_fixture_event_over_webhook(tmp_path, gerrit):
     ps = gerrit.changes[change.number].patch_sets[-1]
     event["change"].update(project=PROJECT, number=change.number, branch="master")
     event["patchSet"].update(number=1, revision=ps.revision, kind="REWORK")
-    config = tmp_path / "serve.yaml"
-    config.write_text(yaml.safe_dump({"gerrit": {"event_source": "webhook"}}))
-    env = {
-        "PATCHWARDEN_GERRIT_URL": gerrit.url,
-        "PATCHWARDEN_GERRIT_USER": USER,
-        "PATCHWARDEN_GERRIT_HTTP_PASSWORD": PASSWORD,
-        "PATCHWARDEN_GERRIT_WEBHOOK_SECRET": HOOK_SECRET,
-        "PATCHWARDEN_DATA_DIR": str(tmp_path / "data"),
-    }
-    serve = ServeProcess(config, env)
+    serve = ServeProcess(*webhook_serve_setup(tmp_path, gerrit))
     try:
         await serve.wait_ready()
         async with (
@@ -491,17 +497,7 @@ async def test_kill_after_the_review_is_applied_then_restart_posts_nothing_more(
     event = gerrit.patchset_created_event(change)
     release = asyncio.Event()
     gerrit.lose_answer("POST", r"/review$", status=None, hold=release)
-    config = tmp_path / "serve.yaml"
-    config.write_text(
-        yaml.safe_dump({"gerrit": {"event_source": "webhook"}, "server": {"retry_base_delay": 0.2}})
-    )
-    env = {
-        "PATCHWARDEN_GERRIT_URL": gerrit.url,
-        "PATCHWARDEN_GERRIT_USER": USER,
-        "PATCHWARDEN_GERRIT_HTTP_PASSWORD": PASSWORD,
-        "PATCHWARDEN_GERRIT_WEBHOOK_SECRET": HOOK_SECRET,
-        "PATCHWARDEN_DATA_DIR": str(tmp_path / "data"),
-    }
+    config, env = webhook_serve_setup(tmp_path, gerrit, server={"retry_base_delay": 0.2})
     first = ServeProcess(config, env)
     try:
         await first.wait_ready()

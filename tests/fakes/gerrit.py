@@ -36,7 +36,6 @@ import difflib
 import json
 import mimetypes
 import os
-import random
 import re
 import secrets
 import shlex
@@ -51,6 +50,8 @@ from urllib.parse import quote, unquote
 
 import asyncssh
 from aiohttp import web
+
+from tests.fakes.faults import Faults
 
 __all__ = [
     "FIXTURES_DIR",
@@ -412,15 +413,6 @@ class _Failure:
 
 
 @dataclass
-class _LostAnswer:
-    method: str
-    pattern: re.Pattern[str]
-    status: int | None  # None: the connection is dropped
-    remaining: int
-    hold: asyncio.Event | None
-
-
-@dataclass
 class _LabelDef:
     name: str
     values: dict[int, str]
@@ -666,9 +658,7 @@ class FakeGerrit:
         self.request_urls: list[str] = []  # raw path + query of every request, in order
         self.events: list[dict[str, Any]] = []  # everything passed to emit()
         self._failures: list[_Failure] = []
-        self._lost_answers: list[_LostAnswer] = []
-        self._chaos: tuple[random.Random, float, float, tuple[int, ...]] | None = None
-        self.chaos_counts = {"failed": 0, "lost": 0}
+        self.faults = Faults()
         self._clock_offset = timedelta(0)
 
         self._authorized_keys: list[asyncssh.SSHKey] = []
@@ -1079,7 +1069,7 @@ class FakeGerrit:
         replaced by *status* (as a proxy that timed out would send) or, with ``status=None``, the
         connection is dropped. With *hold*, the answer waits until the event is set (a test kills
         the bot in that window)."""
-        self._lost_answers.append(_LostAnswer(method.upper(), re.compile(path_regex), status, count, hold))
+        self.faults.lose_answer(method, path_regex, status, count, hold)
 
     def chaos(
         self,
@@ -1092,18 +1082,11 @@ class FakeGerrit:
         one of ``statuses`` (text/plain, as Gerrit and its proxies answer; 429 with
         ``Retry-After: 0``) *before* being served; a ``lose_rate`` share of the POSTs that were
         served loses its answer (a 502 or a dropped connection, half each). ``chaos(0)`` ends it."""
-        self._chaos = (
-            (random.Random(seed), fail_rate, lose_rate, tuple(statuses)) if fail_rate or lose_rate else None
-        )
+        self.faults.chaos(fail_rate, lose_rate, seed, statuses, lose_methods=("POST",))
 
-    def _take_lost_answer(self, method: str, path: str) -> _LostAnswer | None:
-        for lost in self._lost_answers:
-            if lost.remaining > 0 and lost.method in ("*", method) and lost.pattern.search(path):
-                lost.remaining -= 1
-                if lost.remaining == 0:
-                    self._lost_answers.remove(lost)
-                return lost
-        return None
+    @property
+    def chaos_counts(self) -> dict[str, int]:
+        return self.faults.counts
 
     def _take_failure(self, method: str, path: str) -> _Failure | None:
         for failure in self._failures:
@@ -1999,13 +1982,7 @@ class FakeGerrit:
         trace = request.headers.get("X-Gerrit-Trace")
         extra_headers = {"X-Gerrit-Trace": trace} if trace else {}
 
-        if (
-            self._chaos is not None
-            and raw_path.startswith("/a/")
-            and self._chaos[0].random() < self._chaos[1]
-        ):
-            status = self._chaos[0].choice(self._chaos[3])
-            self.chaos_counts["failed"] += 1
+        if raw_path.startswith("/a/") and (status := self.faults.random_failure()) is not None:
             return _plain(status, HTTPStatus(status).phrase, {"Retry-After": "0"} if status == 429 else {})
         failure = self._take_failure(request.method, raw_path)
         if failure is not None:
@@ -2034,16 +2011,7 @@ class FakeGerrit:
             response = await self._route(request, segments[1:], user)
         except _RestError as e:
             response = _plain(e.status, e.message)
-        lost = self._take_lost_answer(request.method, raw_path) if response.status < 400 else None
-        if (
-            lost is None
-            and self._chaos is not None
-            and response.status < 400
-            and request.method == "POST"
-            and self._chaos[0].random() < self._chaos[2]
-        ):
-            self.chaos_counts["lost"] += 1
-            lost = _LostAnswer("POST", re.compile(""), self._chaos[0].choice((502, None)), 0, None)
+        lost = self.faults.lost_answer(request.method, raw_path) if response.status < 400 else None
         if lost is not None:
             if lost.hold is not None:
                 await lost.hold.wait()

@@ -35,7 +35,6 @@ import http
 import itertools
 import json
 import math
-import random
 import re
 import secrets
 import string
@@ -50,6 +49,8 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.fakes.faults import WRITES, Faults
 
 __all__ = [
     "CHECK_RUN_CONCLUSIONS",
@@ -868,8 +869,7 @@ class FakeGitHub:
         self._tokens: dict[str, _IssuedToken] = {}
         self._failures: list[_Failure] = []
         self._holds: list[tuple[str, re.Pattern[str], asyncio.Event]] = []
-        self._lost_answers: list[list[Any]] = []  # [method, pattern, status, remaining, hold]
-        self._chaos: tuple[random.Random, float, float, tuple[int, ...]] | None = None
+        self.faults = Faults()
         self._refused_comment_bodies: list[re.Pattern[str]] = []
         self._ids = itertools.count(1_000_001)
         self._request_ids = itertools.count(1)
@@ -1135,17 +1135,7 @@ class FakeGitHub:
         by ``status`` (a proxy's 502 after GitHub did the write) or, with ``status=None``, the
         connection is dropped. With ``hold`` the answer waits for the event (a test kills the bot
         in that window)."""
-        self._lost_answers.append([method.upper(), re.compile(path_regex), status, count, hold])
-
-    def _take_lost_answer(self, request: web.Request) -> tuple[int | None, asyncio.Event | None] | None:
-        for lost in self._lost_answers:
-            method, pattern, status, remaining, hold = lost
-            if remaining > 0 and method in ("*", request.method) and pattern.search(request.path):
-                lost[3] = remaining - 1
-                if lost[3] == 0:
-                    self._lost_answers.remove(lost)
-                return status, hold
-        return None
+        self.faults.lose_answer(method, path_regex, status, count, hold)
 
     def chaos(
         self,
@@ -1158,10 +1148,11 @@ class FakeGitHub:
         with one of ``statuses`` *before* being served (429 with ``Retry-After: 0``, as GitHub's
         rate limits say when to come back), and a ``lose_rate`` share of the writes that were
         served loses its answer (a 502 or a dropped connection, half each). ``chaos(0)`` ends it."""
-        self._chaos = (
-            (random.Random(seed), fail_rate, lose_rate, tuple(statuses)) if fail_rate or lose_rate else None
-        )
-        self.chaos_counts = {"failed": 0, "lost": 0}
+        self.faults.chaos(fail_rate, lose_rate, seed, statuses, lose_methods=WRITES)
+
+    @property
+    def chaos_counts(self) -> dict[str, int]:
+        return self.faults.counts
 
     def hold(self, method: str, path_regex: str) -> asyncio.Event:
         """Keep requests matching waiting (a slow GitHub) until the returned event is set."""
@@ -1443,9 +1434,7 @@ class FakeGitHub:
             "status": None,
         }
         self.requests.append(record)
-        if self._chaos is not None and self._chaos[0].random() < self._chaos[1]:
-            status = self._chaos[0].choice(self._chaos[3])
-            self.chaos_counts["failed"] += 1
+        if (status := self.faults.random_failure()) is not None:
             headers = {"Retry-After": "0"} if status == 429 else {}
             response = web.json_response(
                 {"message": http.HTTPStatus(status).phrase, "documentation_url": DOCS_URL},
@@ -1459,26 +1448,17 @@ class FakeGitHub:
             response = await self._dispatch(request, handler)
         except _ApiError as error:
             response = web.json_response(error.body, status=error.status, headers=error.headers)
-        lost = self._take_lost_answer(request) if response.status < 400 else None
-        if (
-            lost is None
-            and self._chaos is not None
-            and response.status < 400
-            and request.method in ("POST", "PATCH", "PUT", "DELETE")
-            and self._chaos[0].random() < self._chaos[2]
-        ):
-            self.chaos_counts["lost"] += 1
-            lost = (self._chaos[0].choice((502, None)), None)
+        lost = self.faults.lost_answer(request.method, request.path) if response.status < 400 else None
         if lost is not None:
-            status, released = lost
-            if released is not None:
-                await released.wait()
-            if status is None:
+            if lost.hold is not None:
+                await lost.hold.wait()
+            if lost.status is None:
                 assert request.transport is not None
                 request.transport.abort()
                 return response
+            phrase = http.HTTPStatus(lost.status).phrase
             response = web.json_response(
-                {"message": "Server Error"} if status != 502 else {"message": "Bad Gateway"}, status=status
+                {"message": phrase, "documentation_url": DOCS_URL}, status=lost.status
             )
         self._decorate(response)
         record["status"] = response.status
