@@ -140,20 +140,24 @@ class Workers:
         metrics.REVIEW_SECONDS.labels(job.platform).observe(time.monotonic() - started)
 
     async def _fail(self, platform: Platform, job: Job, reason: str) -> None:
-        """The job ends for good: record it, and tell the author on the change, unless the
-        failure came before the repository's opt-out could be read (then nothing may be posted)."""
-        await self.queue.finish(job.id, "failed", reason)
-        metrics.JOBS.labels(job.platform, "failed").inc()
+        """The job ends for good: tell the author on the change, unless the failure came before
+        the repository's opt-out could be read (then nothing may be posted), and only then record
+        it, so a job marked failed has said so (a kill in between repeats the job, not the note:
+        report_failure looks for its marker first)."""
         target = self._reportable.pop(job.id, None)
         if target is None:
             log.warning(
                 "job %s (%s) failed before its configuration was read: nothing posted", job.id, job.key
             )
-            return
-        try:
-            await asyncio.wait_for(platform.report_failure(target, reason.splitlines()[0][:300]), timeout=60)
-        except Exception as exc:
-            log.error("could not report the failure of job %s on %s: %r", job.id, target.key, exc)
+        else:
+            try:
+                await asyncio.wait_for(
+                    platform.report_failure(target, reason.splitlines()[0][:300]), timeout=60
+                )
+            except Exception as exc:
+                log.error("could not report the failure of job %s on %s: %r", job.id, target.key, exc)
+        await self.queue.finish(job.id, "failed", reason)
+        metrics.JOBS.labels(job.platform, "failed").inc()
 
     @staticmethod
     async def _abandon(platform: Platform, target: Target, reason: str, cancelled: bool = False) -> None:
