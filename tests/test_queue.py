@@ -209,3 +209,24 @@ async def test_periodic_pruning_runs_at_start_up_and_again(tmp_path):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_jobs_kept_state_goes_when_the_job_ends(tmp_path):
+    """What ``begin`` handed back (a check run id) is kept across attempts and restarts, and
+    deleted when the job is done or superseded, so the state table does not grow per job."""
+    from bot.server.queue import job_state_key
+
+    q = JobQueue(tmp_path / "q.sqlite3")
+    try:
+        first = (await q.enqueue("github", JobRequest("review", "k1", {"revision": "a"}))).job_id
+        second = (await q.enqueue("github", JobRequest("review", "k2", {"revision": "b"}))).job_id
+        assert first and second
+        await q.claim()
+        await q.set_state(job_state_key(first), "123")
+        await q.set_state(job_state_key(second), "456")
+        await q.finish(first)
+        await q.supersede(second)
+        assert await q.get_state(job_state_key(first)) is None
+        assert await q.get_state(job_state_key(second)) is None
+    finally:
+        q.close()

@@ -89,6 +89,12 @@ class Enqueued:
     skipped: str | None = None  # "duplicate delivery" | "revision already reviewed"
 
 
+def job_state_key(job_id: int) -> str:
+    """The state a job keeps across its attempts (what ``Platform.begin`` returned); it goes with
+    the job's end."""
+    return f"job:{job_id}:begun"
+
+
 DUPLICATE_DELIVERY = "duplicate delivery"
 ALREADY_REVIEWED = "revision already reviewed"
 SCAN_UNDER_WAY = "a scan of this change is already under way"
@@ -233,6 +239,7 @@ class JobQueue:
                 "UPDATE jobs SET state = ?, error = ?, updated = ? WHERE id = ? AND state = 'running'",
                 (state, error, time.time(), job_id),
             )
+            self._db.execute("DELETE FROM kv WHERE key = ?", (job_state_key(job_id),))
 
         await self._run(op)
 
@@ -241,6 +248,7 @@ class JobQueue:
             self._db.execute(
                 "UPDATE jobs SET state = 'superseded', updated = ? WHERE id = ?", (time.time(), job_id)
             )
+            self._db.execute("DELETE FROM kv WHERE key = ?", (job_state_key(job_id),))
 
         await self._run(op)
 

@@ -15,7 +15,7 @@ from bot.config import ConfigError, RepoConfig, parse_repo_config
 from bot.pipeline import Engine
 from bot.server import metrics
 from bot.server.platform import PermanentError, Platform, Skip, Target
-from bot.server.queue import Job, JobQueue
+from bot.server.queue import Job, JobQueue, job_state_key
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +179,7 @@ class Workers:
         if not config.enabled:
             raise Skip(f"{target.config_source} on the base branch sets enabled: false")
         self._reportable[job.id] = target
-        target.job_id = job.id
-        begun_key = f"job:{job.id}:begun"
+        begun_key = job_state_key(job.id)
         target.resume = await self.queue.get_state(begun_key)
         token = await platform.begin(target)
         if token is not None and token != target.resume:
