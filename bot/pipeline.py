@@ -21,6 +21,7 @@ from bot.analyzers import (
     SemgrepAnalyzer,
 )
 from bot.analyzers.masking import removed_masking
+from bot.cache import ResultCache, run_with_cache
 from bot.config import EngineSettings, RepoConfig
 from bot.filter import select
 from bot.model import Change, FileStatus, Finding, Review, over_limit
@@ -41,15 +42,28 @@ class Timings:
 class Engine:
     """Holds the analyzers and the catalog; ``await engine.review(change, config)``."""
 
-    def __init__(self, analyzers: list[Analyzer], catalog: Catalog, settings: EngineSettings) -> None:
+    def __init__(
+        self,
+        analyzers: list[Analyzer],
+        catalog: Catalog,
+        settings: EngineSettings,
+        cache: ResultCache | None = None,
+    ) -> None:
         self.analyzers = analyzers
         self.catalog = catalog
         self.settings = settings
+        self.cache = cache  # per-file analyzer results by content (bot.cache); None: always run
         self.last_timings = Timings()
 
     @classmethod
-    def from_settings(cls, settings: EngineSettings | None = None) -> Engine:
+    def from_settings(
+        cls, settings: EngineSettings | None = None, cache: ResultCache | str | Path | None = None
+    ) -> Engine:
+        """``cache``: a ResultCache, or the path of its SQLite file (the service's
+        ``server.data_dir / "cache.sqlite3"``); None runs every analyzer on every file."""
         settings = settings or EngineSettings()
+        if cache is not None and not isinstance(cache, ResultCache):
+            cache = ResultCache(cache)
         rules = settings.rules_dir or data_path("rules", "semgrep")
         analyzers: list[Analyzer] = [
             BanditAnalyzer(),
@@ -61,7 +75,7 @@ class Engine:
             ),
             RuffAnalyzer(),
         ]
-        return cls(analyzers, default_catalog(), settings)
+        return cls(analyzers, default_catalog(), settings, cache)
 
     def wants(self, path: str) -> bool:
         """Whether any analyzer would look at ``path`` (adapters skip fetching the others)."""
@@ -91,7 +105,10 @@ class Engine:
             errors += ws.errors
             enabled = [a for a in self.analyzers if getattr(config.analyzers, a.name, True)]
             jobs = [(a, [p for p in ws.written if a.wants(p)]) for a in enabled]
-            results = await asyncio.gather(*(self._run(a, ws.root, paths) for a, paths in jobs if paths))
+            contents = {f.path: f.content or b"" for f in files}
+            results = await asyncio.gather(
+                *(self._run_cached(a, ws.root, paths, contents) for a, paths in jobs if paths)
+            )
         for result in results:
             findings += result.findings
             errors += result.errors
@@ -110,6 +127,16 @@ class Engine:
         timings.total = time.monotonic() - started
         self.last_timings = timings
         return review
+
+    async def _run_cached(
+        self, analyzer: Analyzer, root: Path, paths: list[str], contents: dict[str, bytes]
+    ) -> AnalyzerResult:
+        """``_run`` on the files without a cached result (none: the analyzer is not started)."""
+        if self.cache is None or not hasattr(analyzer, "cache_key"):
+            return await self._run(analyzer, root, paths)
+        return await run_with_cache(
+            self.cache, analyzer, paths, contents, lambda missing: self._run(analyzer, root, missing)
+        )
 
     async def _run(self, analyzer: Analyzer, root: Path, paths: list[str]) -> AnalyzerResult:
         started = time.monotonic()

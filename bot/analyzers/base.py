@@ -25,6 +25,27 @@ class AnalyzerResult:
     # Problems that leave part of the change unreviewed, as lines for the summary.
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # For the result cache (bot.cache): the error lines about one file, by path, split into those
+    # that follow from the file's bytes alone (a syntax error) and those that may not recur (a
+    # per-file timeout). An error line in neither is about the whole run.
+    file_errors: dict[str, list[str]] = field(default_factory=dict)
+    transient_errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def add_file_error(self, path: str, line: str, cacheable: bool = True) -> None:
+        """Report ``line`` about the file at ``path`` (cacheable: it recurs for the same bytes)."""
+        self.errors.append(line)
+        (self.file_errors if cacheable else self.transient_errors).setdefault(path, []).append(line)
+
+    def run_errors(self) -> list[str]:
+        """The error lines not tied to one file."""
+        attributed = [
+            e for lines in (*self.file_errors.values(), *self.transient_errors.values()) for e in lines
+        ]
+        rest = list(self.errors)
+        for line in attributed:
+            if line in rest:
+                rest.remove(line)
+        return rest
 
 
 class Analyzer(Protocol):
@@ -35,6 +56,42 @@ class Analyzer(Protocol):
 
     async def run(self, root: Path, paths: list[str], timeout: float) -> AnalyzerResult:
         """Analyze ``paths`` (relative to ``root``); raise AnalyzerError on a whole-run failure."""
+
+    # Optional: ``cache_key() -> str``, what besides a file's bytes and path decides the result
+    # (tool version, options, rules, this code). Analyzers without it are never cached.
+
+
+def code_digest(*modules: str) -> str:
+    """A digest of the source of ``modules`` (the code that turns a tool's output into results)."""
+    import hashlib
+    import importlib.util
+
+    h = hashlib.sha256()
+    for name in ("bot.model", "bot.analyzers.base", *modules):
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec else None
+        h.update(name.encode() + b"\0")
+        if origin and os.path.exists(origin):
+            with open(origin, "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()
+
+
+def tool_identity(name: str, distribution: str) -> str:
+    """The installed tool: its distribution's version and the executable's path, size and mtime."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    try:
+        path = tool_path(name)
+        st = os.stat(path)
+        where = f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}"
+    except (AnalyzerError, OSError):
+        where = "?"
+    return f"{name} {version} {where}"
 
 
 @dataclass

@@ -9,10 +9,12 @@ merged Nova code that was the only kind of F401 ruff raised.
 
 from __future__ import annotations
 
+import os
 import re
+from functools import cache
 from pathlib import Path
 
-from bot.analyzers.base import AnalyzerResult, run_json_tool, tool_path
+from bot.analyzers.base import AnalyzerResult, code_digest, run_json_tool, tool_identity, tool_path
 from bot.model import Finding, Severity
 
 SELECT = ("F401", "F811", "F821", "F823", "F841", "F632")
@@ -32,6 +34,9 @@ class RuffAnalyzer:
 
     def wants(self, path: str) -> bool:
         return path.endswith((".py", ".pyi"))
+
+    def cache_key(self) -> str:
+        return f"{_identity()} {self.target_version} {sorted(SELECT)} {sorted(self.builtins)}"
 
     async def run(self, root: Path, paths: list[str], timeout: float) -> AnalyzerResult:
         argv = [
@@ -74,11 +79,19 @@ class RuffAnalyzer:
         findings = [f for f in findings if f.path not in broken and not _used_in_type_comment(f, root)]
         result.findings = findings + list(broken.values())
         for path, f in broken.items():
-            result.errors.append(f"{path} does not parse (line {f.line}): {f.message}")
+            result.add_file_error(path, f"{path} does not parse (line {f.line}): {f.message}")
         # ruff skips files it cannot read (e.g. not UTF-8) with only a warning on stderr.
         for match in _SKIPPED.finditer(out.stderr.decode("utf-8", errors="replace")):
-            result.errors.append(f"ruff could not analyze {match.group(1)}: {match.group(2).strip()}")
+            result.add_file_error(
+                os.path.normpath(match.group(1)),
+                f"ruff could not analyze {match.group(1)}: {match.group(2).strip()}",
+            )
         return result
+
+
+@cache
+def _identity() -> str:
+    return f"{tool_identity('ruff', 'ruff')} {code_digest('bot.analyzers.ruff')}"
 
 
 def _used_in_type_comment(finding: Finding, root: Path) -> bool:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
+import hashlib
 import os
 import re
 import warnings
@@ -29,7 +31,14 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from bot.analyzers.base import AnalyzerError, AnalyzerResult, run_json_tool, tool_path
+from bot.analyzers.base import (
+    AnalyzerError,
+    AnalyzerResult,
+    code_digest,
+    run_json_tool,
+    tool_identity,
+    tool_path,
+)
 from bot.model import Finding, Severity
 
 # Semgrep language -> file name endings it is given (only languages a bundled rule uses count).
@@ -131,6 +140,21 @@ class SemgrepAnalyzer:
     def wants(self, path: str) -> bool:
         return PurePosixPath(path).name.endswith(self.suffixes) if self.suffixes else False
 
+    def cache_key(self) -> str:
+        """Semgrep's version, the options that change results, and the rule files as they are now."""
+        rules = hashlib.sha256()
+        for rule_file in self.rule_files:
+            rules.update(rule_file.name.encode() + b"\0")
+            try:
+                rules.update(rule_file.read_bytes())
+            except OSError:
+                rules.update(b"<unreadable>")
+            rules.update(b"\0")
+        return (
+            f"{_identity()} experimental={self.experimental} max_target_bytes={self.max_target_bytes} "
+            f"rules={rules.hexdigest()}"
+        )
+
     async def run(self, root: Path, paths: list[str], timeout: float) -> AnalyzerResult:
         if not self.rule_files:
             raise AnalyzerError(f"no rules in {self.rules_dir}")
@@ -148,19 +172,25 @@ class SemgrepAnalyzer:
         result = AnalyzerResult(self.name)
         for err in report.get("errors", []):
             where = err.get("path") or (err.get("spans") or [{}])[0].get("file", "")
-            result.errors.append(
-                f"semgrep: {where or 'run'}: {err.get('type', 'error')}: {_short(err.get('message', ''))}"
-            )
+            line = f"semgrep: {where or 'run'}: {err.get('type', 'error')}: {_short(err.get('message', ''))}"
+            if where:
+                # A parse error recurs for the same bytes; a timeout or memory error may not.
+                result.add_file_error(os.path.normpath(where), line, cacheable=_about_the_bytes(err))
+            else:
+                result.errors.append(line)
         scanned_list = (report.get("paths") or {}).get("scanned")
         if scanned_list is not None:
             scanned = set(scanned_list)
             for path in paths:
                 if path not in scanned and os.path.normpath(path) not in scanned:
-                    result.errors.append(
-                        f"semgrep did not scan {path} (skipped); its rules did not run on it"
+                    result.add_file_error(
+                        path,
+                        f"semgrep did not scan {path} (skipped); its rules did not run on it",
+                        cacheable=False,
                     )
         python = [p for p in paths if p.endswith((".py", ".pyi"))]
-        result.errors += await asyncio.to_thread(not_python3_errors, root, python)
+        for path, line in await asyncio.to_thread(not_python3_file_errors, root, python):
+            result.add_file_error(path, line)
         for r in report.get("results", []):
             extra = r.get("extra", {})
             meta = extra.get("metadata", {}) or {}
@@ -182,8 +212,28 @@ class SemgrepAnalyzer:
         return result
 
 
+_PARSE_ERROR_TYPES = ("syntax", "parsing", "lexical", "parse")
+
+
+def _about_the_bytes(err: dict) -> bool:
+    """Whether a Semgrep error follows from the file's content alone (a parse error)."""
+    kind = err.get("type")
+    name = kind[0] if isinstance(kind, list) and kind else kind
+    return isinstance(name, str) and any(word in name.lower() for word in _PARSE_ERROR_TYPES)
+
+
+@functools.cache
+def _identity() -> str:
+    return f"{tool_identity('semgrep', 'semgrep')} {code_digest('bot.analyzers.semgrep')}"
+
+
 def not_python3_errors(root: Path, paths: list[str]) -> list[str]:
     """One line per file that does not parse as Python 3, naming where and why."""
+    return [line for _, line in not_python3_file_errors(root, paths)]
+
+
+def not_python3_file_errors(root: Path, paths: list[str]) -> list[tuple[str, str]]:
+    """(path, line) for each file that does not parse as Python 3, naming where and why."""
     errors = []
     for path in paths:
         try:
@@ -197,9 +247,12 @@ def not_python3_errors(root: Path, paths: list[str]) -> list[str]:
             where = f"line {exc.lineno}: " if getattr(exc, "lineno", None) else ""
             reason = getattr(exc, "msg", None) or str(exc)
             errors.append(
-                f"semgrep: {path} is not valid Python 3 ({where}{_short(reason, 120)}); Semgrep read it "
-                "with its error-tolerant parser (Python 2 syntax included), so code on lines it could "
-                "not parse may be unreviewed"
+                (
+                    path,
+                    f"semgrep: {path} is not valid Python 3 ({where}{_short(reason, 120)}); Semgrep read it "
+                    "with its error-tolerant parser (Python 2 syntax included), so code on lines it could "
+                    "not parse may be unreviewed",
+                ),
             )
     return errors
 
