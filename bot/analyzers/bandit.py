@@ -33,7 +33,7 @@ OPTIONS = "--format json --quiet"  # what the CLI is given besides the files (an
 class BanditAnalyzer:
     name = "bandit"
 
-    def __init__(self, warm: bool = False, pool: BanditWorkerPool | None = None) -> None:
+    def __init__(self, warm: bool = True, pool: BanditWorkerPool | None = None) -> None:
         self.warm = warm
         self._pool = pool
 
