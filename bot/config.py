@@ -177,7 +177,7 @@ class ServerSettings(_Strict):
 
 
 class CommandSettings(_Strict):
-    """Limits on ``/rescan`` (bot.server.commands), the same on every platform."""
+    """Limits on ``/rescan`` (bot.platforms.commands), the same on every platform."""
 
     rescan_per_change: int = Field(3, ge=1, description="rescans of one change per window")
     rescan_change_window: float = Field(600.0, gt=0, description="seconds")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.config import GerritSettings
+from bot.platforms.base import PermanentError
 from bot.platforms.gerrit import GerritRest
-from bot.server.platform import PermanentError
 from tests.fakes.gerrit import FakeGerrit
 
 TEXT = "# -*- coding: utf-8 -*-\nname = 'Jérôme'  # non-ASCII survives both encodings\n".encode()

@@ -18,27 +18,39 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import aiohttp
 import asyncssh
 from aiohttp import web
 
-from bot.config import ConfigError, GerritSettings, RepoConfig
+from bot import metrics
+from bot.config import REPO_CONFIG_PATHS, ConfigError, GerritSettings, RepoConfig, Settings
 from bot.diff import diff_contents
 from bot.model import Change, ChangedFile, Comment, FileStatus, Review, over_limit
-from bot.platforms.gerrit_events import SUBSCRIBED, decide, delivery_id
-from bot.server import metrics
-from bot.server.commands import CommandLimits, admit
-from bot.server.platform import PermanentError, Skip, Target, TransientError
-from bot.server.publishing import Rejected, post_in_batches
-from bot.server.queue import DUPLICATE_DELIVERY, Job, JobRequest
-from bot.server.retrying import Retryable, policy, retry_after
-
-if TYPE_CHECKING:
-    from bot.server.app import Service
+from bot.platforms.base import (
+    DUPLICATE_DELIVERY,
+    EventSink,
+    Job,
+    JobRequest,
+    PermanentError,
+    PlatformSpec,
+    Rejected,
+    Route,
+    Skip,
+    Target,
+    TransientError,
+    Wants,
+    WebhookError,
+)
+from bot.platforms.commands import CommandLimits, admit
+from bot.platforms.gerrit_events import SUBSCRIBED, GerritJob, decide, delivery_id, parse_event
+from bot.platforms.intake import not_ready, read_body, rejected
+from bot.platforms.publishing import post_in_batches
+from bot.platforms.retrying import Retryable, policy, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +63,12 @@ _STATUS = {"A": FileStatus.ADDED, "D": FileStatus.DELETED, "R": FileStatus.RENAM
 LAST_EVENT_KEY = "gerrit:last_event_time"
 
 
-def check_gerrit_settings(s: GerritSettings) -> None:
+def gerrit_enabled(settings: Settings) -> bool:
+    return bool(settings.gerrit.url)
+
+
+def check_gerrit_settings(settings: Settings) -> None:
+    s = settings.gerrit
     missing = [name for name, value in (("PATCHWARDEN_GERRIT_USER", s.user),
                ("PATCHWARDEN_GERRIT_HTTP_PASSWORD", s.http_password)) if not value]  # fmt: skip
     if missing:
@@ -86,7 +103,7 @@ NOT_FILES = {"x-git/symlink": "a symlink", "x-git/gitlink": "a submodule"}
 
 
 class GerritRest:
-    """``/a/`` + HTTP Basic, XSSI prefix stripped, reads retried (bot.server.retrying)."""
+    """``/a/`` + HTTP Basic, XSSI prefix stripped, reads retried (bot.platforms.retrying)."""
 
     content_accept = "text/plain, */*"  # base64 from "Get Content"; the JSON form is decoded too
 
@@ -230,14 +247,34 @@ def _fingerprint_of(message: str) -> str | None:
     return None
 
 
+@dataclass(kw_only=True)
+class GerritTarget(Target):
+    """A change's current patchset, resolved for one job."""
+
+    project: str
+    number: int
+    revision: str
+    patchset: int
+
+    @property
+    def cid(self) -> str:
+        return _cid(self.project, self.number)
+
+
 class GerritPlatform:
     name = "gerrit"
 
     def __init__(
-        self, settings: GerritSettings, limits: CommandLimits | None = None, max_file_bytes: int = 10_000_000
+        self,
+        settings: GerritSettings,
+        limits: CommandLimits | None = None,
+        max_file_bytes: int = 10_000_000,
+        max_body_bytes: int = 25 * 1024 * 1024,
     ) -> None:
         self.settings = settings
         self.max_file_bytes = max_file_bytes  # engine.max_file_bytes: larger files are not fetched
+        self.max_body_bytes = max_body_bytes  # server.max_body_bytes: larger webhooks get 413
+        self.sink: EventSink | None = None  # set by start()
         self.rest = GerritRest(settings)
         self.limits = limits or CommandLimits()
         self._account_id: int | None = None
@@ -247,6 +284,15 @@ class GerritPlatform:
     async def close(self) -> None:
         await self.rest.close()
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GerritPlatform:
+        return cls(
+            settings.gerrit,
+            CommandLimits.from_settings(settings.commands),
+            settings.engine.max_file_bytes,
+            settings.server.max_body_bytes,
+        )
+
     async def account_id(self) -> int:
         if self._account_id is None:
             me = await self.rest.get_json("/accounts/self")
@@ -254,8 +300,9 @@ class GerritPlatform:
         return self._account_id
 
     # -- Platform ------------------------------------------------------------------------
-    async def prepare(self, job: Job) -> Target:
-        project, number = job.payload["project"], int(job.payload["number"])
+    async def prepare(self, job: Job) -> GerritTarget:
+        payload = GerritJob.of(job.payload)
+        project, number = payload.project, int(payload.number)
         if any(fnmatch.fnmatchcase(project, pattern) for pattern in self.settings.skip_projects):
             raise Skip(f"{project} is in gerrit.skip_projects")
         info = await self.rest.get_json(
@@ -265,22 +312,29 @@ class GerritPlatform:
             raise Skip(f"change {number} is {info.get('status')}")
         current = info["current_revision"]
         ps_number = int(info["revisions"][current]["_number"])
-        revision = job.payload.get("revision")
-        if revision and revision != current:
-            raise Skip(
-                f"patchset {job.payload.get('patchset')} of {number} is no longer current (now {ps_number})"
-            )
-        branch = info.get("branch") or job.payload["branch"]
-        # The configuration comes from the change's target branch, never from the change.
-        config = await self.rest.get_content(
-            f"/projects/{quote(project, safe='')}/branches/{quote(branch, safe='')}/files/.patchwarden.yaml/content"
-        )
-        return Target(
+        if payload.revision and payload.revision != current:
+            raise Skip(f"patchset {payload.patchset} of {number} is no longer current (now {ps_number})")
+        branch = info.get("branch") or payload.branch or ""
+        config_text, source = await self._repo_config(project, branch)
+        return GerritTarget(
             key=f"gerrit:{project}~{number}/{ps_number}",
-            config_text=config.data.decode("utf-8", errors="replace") if config is not None else None,
-            config_source=f".patchwarden.yaml on {branch}",
-            context={"project": project, "number": number, "revision": current, "patchset": ps_number},
+            config_text=config_text,
+            config_source=source,
+            project=project,
+            number=number,
+            revision=current,
+            patchset=ps_number,
         )
+
+    async def _repo_config(self, project: str, branch: str) -> tuple[str | None, str]:
+        """The configuration comes from the change's target branch, never from the change."""
+        for path in REPO_CONFIG_PATHS:
+            config = await self.rest.get_content(
+                f"/projects/{quote(project, safe='')}/branches/{quote(branch, safe='')}/files/{_fid(path)}/content"
+            )
+            if config is not None and config.content_type not in NOT_FILES:
+                return config.data.decode("utf-8", errors="replace"), f"{path} on {branch}"
+        return None, ".patchwarden.yaml"
 
     async def _group_members(self, group: str) -> set[str] | None:
         """Usernames in ``group`` (rest-api-groups.txt "List Group Members"), cached for five
@@ -296,7 +350,7 @@ class GerritPlatform:
 
     async def refusal(self, request: JobRequest) -> str | None:
         """Why a ``/rescan`` may not run, decided before anything is queued; None to admit it."""
-        user = str(request.payload.get("requested_by") or "")
+        user = GerritJob.of(request.payload).requested_by or ""
         group = self.settings.rescan_group
         if group:
             members = await self._group_members(group)
@@ -312,10 +366,11 @@ class GerritPlatform:
 
     async def answer_refusal(self, request: JobRequest, reason: str) -> None:
         """A short, unnotified message on the change, once per requester and change in a while."""
-        user = str(request.payload.get("requested_by") or "")
+        payload = GerritJob.of(request.payload)
+        user = payload.requested_by or ""
         if not self.limits.should_answer(request.key, user):
             return
-        cid = _cid(request.payload["project"], int(request.payload["number"]))
+        cid = _cid(payload.project, int(payload.number))
         body = {"message": f"/rescan by {user} was not run: {reason}.", "tag": TAG, "notify": "NONE"}
         await self.rest.post_json(f"/changes/{cid}/revisions/current/review", body)
 
@@ -326,9 +381,8 @@ class GerritPlatform:
     async def abandon(self, target: Target, reason: str, cancelled: bool) -> None:
         """Nothing was opened by begin(); the failure is logged by the worker."""
 
-    async def load_change(self, target: Target, config: RepoConfig, wants: Any) -> Change:
-        ctx = target.context
-        base = f"/changes/{_cid(ctx['project'], ctx['number'])}/revisions/{ctx['revision']}"
+    async def load_change(self, target: GerritTarget, config: RepoConfig, wants: Wants) -> Change:
+        base = f"/changes/{target.cid}/revisions/{target.revision}"
         listing = await self.rest.get_json(f"{base}/files/")
         semaphore = asyncio.Semaphore(8)
 
@@ -355,7 +409,7 @@ class GerritPlatform:
             async with semaphore:
                 head = await self.rest.get_content(f"{base}/files/{_fid(path)}/content")
                 if head is None:
-                    return skipped(path, status, old_path, f"missing at patchset {ctx['patchset']}")
+                    return skipped(path, status, old_path, f"missing at patchset {target.patchset}")
                 if head.content_type in NOT_FILES:
                     return skipped(path, status, old_path, f"{NOT_FILES[head.content_type]}, not a file")
                 parent = None
@@ -367,11 +421,9 @@ class GerritPlatform:
             return diff_contents(path, old, head.data).changed_file(head.data, status, old_path)
 
         files = await asyncio.gather(*(build(p, i) for p, i in listing.items() if p not in MAGIC_PATHS))
-        change = Change(files=list(files), head=ctx["revision"], errors=errors)
-        ctx["change"] = change
-        return change
+        return Change(files=list(files), head=target.revision, errors=errors)
 
-    async def publish(self, target: Target, review: Review, config: RepoConfig) -> None:
+    async def publish(self, target: GerritTarget, change: Change, review: Review, config: RepoConfig) -> None:
         """Exactly once per job, whatever is lost: before every try (the first one included, as a
         killed process may have posted before it could mark the job done) look for this job's
         marker among the bot's messages on the patchset; a try whose answer was lost is retried
@@ -382,41 +434,35 @@ class GerritPlatform:
                 if await self._published(target, marker):
                     log.info("%s: the review of job %s is already on the change", target.key, target.job_id)
                     return
-                await self._publish_once(target, review, marker)
+                await self._publish_once(target, change, review, marker)
 
-    async def _published(self, target: Target, marker: str) -> bool:
+    async def _published(self, target: GerritTarget, marker: str) -> bool:
         """Whether a message by the bot on this patchset carries ``marker``
         (rest-api-changes.txt "List Change Messages")."""
-        ctx = target.context
         me = await self.account_id()
-        messages = await self.rest.get_json(f"/changes/{_cid(ctx['project'], ctx['number'])}/messages") or []
+        messages = await self.rest.get_json(f"/changes/{target.cid}/messages") or []
         return any(
             (m.get("author") or {}).get("_account_id") == me
-            and m.get("_revision_number") == ctx["patchset"]
+            and m.get("_revision_number") == target.patchset
             and marker in (m.get("message") or "").splitlines()
             for m in messages
         )
 
-    async def report_failure(self, target: Target, reason: str) -> None:
+    async def report_failure(self, target: GerritTarget, reason: str) -> None:
         """A job that cannot finish says so on the change (tagged, to the owner) instead of
         leaving the patchset looking reviewed by silence."""
-        ctx = target.context
         marker = run_marker(target.job_id)
         if await self._published(target, marker):
             return
         message = (
-            f"Patchwarden could not review patchset {ctx['patchset']}: {reason}\n\n"
+            f"Patchwarden could not review patchset {target.patchset}: {reason}\n\n"
             f"No finding was checked. Comment /rescan to try again.\n\n{marker}"
         )
         body = {"message": message, "tag": TAG, "notify": self.settings.notify}
-        await self.rest.post_json(
-            f"/changes/{_cid(ctx['project'], ctx['number'])}/revisions/{ctx['revision']}/review", body
-        )
+        await self.rest.post_json(f"/changes/{target.cid}/revisions/{target.revision}/review", body)
 
-    async def _publish_once(self, target: Target, review: Review, marker: str) -> None:
-        ctx = target.context
-        cid = _cid(ctx["project"], ctx["number"])
-        change: Change = ctx["change"]
+    async def _publish_once(self, target: GerritTarget, change: Change, review: Review, marker: str) -> None:
+        cid = target.cid
         me = await self.account_id()
         published = await self.rest.get_json(f"/changes/{cid}/comments") or {}
         ours: dict[str, dict[str, Any]] = {}
@@ -438,7 +484,7 @@ class GerritPlatform:
         repeated = sum(
             1
             for c in review.comments
-            if c.fingerprint in ours and ours[c.fingerprint].get("patch_set") != ctx["patchset"]
+            if c.fingerprint in ours and ours[c.fingerprint].get("patch_set") != target.patchset
         )
         lines_of = {f.path: f.text().splitlines() for f in change.files if f.content is not None}
         comments: dict[str, list[dict[str, Any]]] = {}
@@ -452,7 +498,7 @@ class GerritPlatform:
                 {
                     "line": line,
                     "in_reply_to": old["id"],
-                    "message": f"Fixed in patchset {ctx['patchset']}.\n\n{footer_token(fp)}",
+                    "message": f"Fixed in patchset {target.patchset}.\n\n{footer_token(fp)}",
                     "unresolved": False,
                 }
             )
@@ -464,7 +510,7 @@ class GerritPlatform:
         vote = self._vote(review)
         if vote:
             review_input["labels"] = vote
-        url = f"/changes/{cid}/revisions/{ctx['revision']}/review"
+        url = f"/changes/{cid}/revisions/{target.revision}/review"
         flat = [(path, c) for path, items in comments.items() for c in items]
 
         async def post(batch: Sequence[tuple[str, dict[str, Any]]], with_message: bool = False) -> None:
@@ -500,11 +546,15 @@ class GerritPlatform:
         return {s.vote_label: s.vote_value if worst >= s.vote_min_severity.rank else 0}
 
     # -- events --------------------------------------------------------------------------
-    async def start(self, service: Service) -> None:
+    def routes(self) -> list[Route]:
+        return [Route("POST", "/webhooks/gerrit", self.webhook)]
+
+    def start(self, sink: EventSink) -> list[Any]:
+        self.sink = sink
         if self.settings.event_source != "ssh":
-            return
-        self.stream = EventStream(self, service)
-        await self.stream.run()
+            return []
+        self.stream = EventStream(self, sink)
+        return [self.stream.run()]
 
     def health(self) -> str | None:
         """Why this platform is unhealthy (the event stream down past its grace period), or None."""
@@ -516,6 +566,68 @@ class GerritPlatform:
                 f"Gerrit event stream down for {down:.0f} s: {self.stream.last_error or 'not connected yet'}"
             )
         return None
+
+    async def enqueue_event(self, data: Any, source: str) -> str:
+        """Decide and queue one event from either source; returns what happened, for logs."""
+        assert self.sink is not None
+        decision = await decide(data, self.settings)
+        metrics.EVENTS.labels(str(data.get("type"))).inc()
+        if not decision.jobs:
+            return f"ignored: {decision.ignored}"
+        outcomes = []
+        for job in decision.jobs:
+            if job.kind == "rescan" and (refused := await admit(self, job)):
+                outcomes.append(f"refused: {refused}")
+                continue
+            # Only the webhooks plugin redelivers; the SSH stream sends each event once, and two
+            # identical comments in one second would look like one delivery.
+            result = await self.sink.enqueue(
+                "gerrit", job, delivery_id(data) if source == "webhook" else None
+            )
+            if result.job_id is not None:
+                outcomes.append("queued")
+            else:
+                outcomes.append(
+                    "duplicate" if result.skipped == DUPLICATE_DELIVERY else f"ignored: {result.skipped}"
+                )
+        return "; ".join(outcomes)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """The webhooks plugin cannot sign: require the shared secret, compared in constant time.
+
+        The ``X-Patchwarden-Token`` header is preferred. ``?token=`` (all the plugin can send) still
+        works, but proxies and access logs record URLs, so its first use is logged as a warning. Every
+        refused delivery gets a 4xx with a one-line reason; labels name an event only once authenticated.
+        """
+        if self.sink is None:
+            return not_ready()
+        secret = self.settings.webhook_secret
+        given = request.headers.get("X-Patchwarden-Token")
+        in_query = given is None and "token" in request.query
+        if in_query:
+            given = request.query["token"]
+        if not secret or not hmac.compare_digest(
+            (given or "").encode("utf-8", "surrogatepass"), secret.encode()
+        ):
+            return rejected("gerrit", None, WebhookError(401, "missing or wrong token"))
+        if in_query:
+            self.sink.warn_once(
+                "gerrit-token-in-query",
+                "Gerrit webhook secret received in ?token=, which proxies and access logs record; "
+                "send the X-Patchwarden-Token header instead wherever the sender can set headers",
+            )
+        data: dict[str, Any] | None = None
+        try:
+            body = await read_body(request, self.max_body_bytes)
+            data = parse_event(body)
+            outcome = await self.enqueue_event(data, "webhook")
+        except WebhookError as exc:
+            return rejected("gerrit", None, exc)
+        except ValueError as exc:  # EventError: not JSON, not an event, or not the event it claims
+            return rejected("gerrit", data.get("type") if data else None, WebhookError(400, str(exc)))
+        metrics.WEBHOOKS.labels("gerrit", data["type"], outcome.split(":")[0]).inc()
+        status = 202 if outcome == "queued" else 200
+        return web.json_response({"status": outcome}, status=status)
 
 
 def _comment_input(c: Comment, lines: list[str]) -> dict[str, Any]:
@@ -535,77 +647,14 @@ def _comment_input(c: Comment, lines: list[str]) -> dict[str, Any]:
     return data
 
 
-async def enqueue_event(service: Service, data: Any, source: str) -> str:
-    """Decide and queue one event from either source; returns what happened, for logs."""
-    decision = await decide(data, service.settings.gerrit)
-    metrics.EVENTS.labels(str(data.get("type"))).inc()
-    if not decision.jobs:
-        return f"ignored: {decision.ignored}"
-    platform = service.platforms["gerrit"]
-    assert isinstance(platform, GerritPlatform)
-    outcomes = []
-    for job in decision.jobs:
-        if job.kind == "rescan" and (refused := await admit(platform, job)):
-            outcomes.append(f"refused: {refused}")
-            continue
-        # Only the webhooks plugin redelivers; the SSH stream sends each event once, and two
-        # identical comments in one second would look like one delivery.
-        result = await service.enqueue("gerrit", job, delivery_id(data) if source == "webhook" else None)
-        if result.job_id is not None:
-            outcomes.append("queued")
-        else:
-            outcomes.append(
-                "duplicate" if result.skipped == DUPLICATE_DELIVERY else f"ignored: {result.skipped}"
-            )
-    return "; ".join(outcomes)
-
-
-async def gerrit_webhook(request: web.Request) -> web.Response:
-    """The webhooks plugin cannot sign: require the shared secret, compared in constant time.
-
-    The ``X-Patchwarden-Token`` header is preferred. ``?token=`` (all the plugin can send) still
-    works, but proxies and access logs record URLs, so its first use is logged as a warning. Every
-    refused delivery gets a 4xx with a one-line reason; labels name an event only once authenticated.
-    """
-    from bot.platforms.gerrit_events import parse_event
-    from bot.server.app import SERVICE, WebhookError, read_body, rejected
-
-    service = request.app[SERVICE]
-    secret = service.settings.gerrit.webhook_secret
-    given = request.headers.get("X-Patchwarden-Token")
-    in_query = given is None and "token" in request.query
-    if in_query:
-        given = request.query["token"]
-    if not secret or not hmac.compare_digest((given or "").encode("utf-8", "surrogatepass"), secret.encode()):
-        return rejected("gerrit", None, WebhookError(401, "missing or wrong token"))
-    if in_query:
-        service.warn_once(
-            "gerrit-token-in-query",
-            "Gerrit webhook secret received in ?token=, which proxies and access logs record; "
-            "send the X-Patchwarden-Token header instead wherever the sender can set headers",
-        )
-    data: dict[str, Any] | None = None
-    try:
-        body = await read_body(request, service.settings.server.max_body_bytes)
-        data = parse_event(body)
-        outcome = await enqueue_event(service, data, "webhook")
-    except WebhookError as exc:
-        return rejected("gerrit", None, exc)
-    except ValueError as exc:  # EventError: not JSON, not an event, or not the event it claims
-        return rejected("gerrit", data.get("type") if data else None, WebhookError(400, str(exc)))
-    metrics.WEBHOOKS.labels("gerrit", data["type"], outcome.split(":")[0]).inc()
-    status = 202 if outcome == "queued" else 200
-    return web.json_response({"status": outcome}, status=status)
-
-
 class EventStream:
     """``gerrit stream-events`` over SSH: reconnect with backoff and jitter, then catch up
     through REST on what changed while disconnected. Any failure, expected or not, restarts
     the loop; only cancellation ends it."""
 
-    def __init__(self, platform: GerritPlatform, service: Service, max_backoff: float = 60.0) -> None:
+    def __init__(self, platform: GerritPlatform, sink: EventSink, max_backoff: float = 60.0) -> None:
         self.platform = platform
-        self.service = service
+        self.sink = sink
         self.settings = platform.settings
         self.max_backoff = max_backoff
         self.connected = asyncio.Event()
@@ -678,13 +727,13 @@ class EventStream:
     async def _handle_line(self, line: str) -> None:
         try:
             data = json.loads(line)
-            outcome = await enqueue_event(self.service, data, "ssh")
+            outcome = await self.platform.enqueue_event(data, "ssh")
         except (ValueError, RecursionError) as exc:
             log.warning("unreadable Gerrit event %r: %s", line[:200], exc)
             return
         created = data.get("eventCreatedOn")
         if isinstance(created, int | float):
-            await self.service.queue.set_state(LAST_EVENT_KEY, str(created))
+            await self.sink.set_state(LAST_EVENT_KEY, str(created))
         log.info("gerrit %s %s: %s", data.get("type"), (data.get("change") or {}).get("number"), outcome)
 
     async def _catch_up(self) -> None:
@@ -694,10 +743,10 @@ class EventStream:
         its ChangeInfo), so trivial rebases, WIP and private changes are skipped exactly as they
         would have been; pages follow ``_more_changes`` (rest-api-changes.txt, "Query Changes").
         """
-        last = await self.service.queue.get_state(LAST_EVENT_KEY)
+        last = await self.sink.get_state(LAST_EVENT_KEY)
         started = int(time.time())
         if last is None:
-            await self.service.queue.set_state(LAST_EVENT_KEY, str(started))
+            await self.sink.set_state(LAST_EVENT_KEY, str(started))
             return  # first start ever: nothing was missed
         since = datetime.fromtimestamp(float(last) - 120, UTC).strftime("%Y-%m-%d %H:%M:%S")
         query = f'status:open after:"{since}"'
@@ -715,16 +764,16 @@ class EventStream:
                 event = patchset_event_from_change(info)
                 if event is None:
                     continue
-                outcome = await enqueue_event(self.service, event, "catch-up")
+                outcome = await self.platform.enqueue_event(event, "catch-up")
                 queued += outcome == "queued"
             seen += len(page)
             start += len(page)
             if not page or not page[-1].get("_more_changes"):
                 break
         # Everything up to the start of this catch-up is now queued: never look further back.
-        current = await self.service.queue.get_state(LAST_EVENT_KEY)
+        current = await self.sink.get_state(LAST_EVENT_KEY)
         if current is None or float(current) < started:
-            await self.service.queue.set_state(LAST_EVENT_KEY, str(started))
+            await self.sink.set_state(LAST_EVENT_KEY, str(started))
         log.info("Gerrit catch-up since %s: %d change(s) updated, %d queued", since, seen, queued)
 
 
@@ -776,3 +825,8 @@ def patchset_event_from_change(info: Any) -> dict[str, Any] | None:
         "uploader": uploader,
         "eventCreatedOn": created,
     }
+
+
+SPEC = PlatformSpec(
+    "gerrit", gerrit_enabled, check_gerrit_settings, GerritPlatform.from_settings, ("/webhooks/gerrit",)
+)

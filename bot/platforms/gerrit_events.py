@@ -14,6 +14,7 @@ with a one-line reason: the webhook answers 400, the stream logs the line and sk
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass, fields
 from typing import Annotated, Any
 
 import pydantic_core
@@ -22,15 +23,13 @@ from gidgethub.sansio import Event
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
 from bot.config import GerritSettings
-from bot.platforms.decision import Decision
-from bot.server.queue import JobRequest
+from bot.platforms.base import Decision, JobRequest, one_line
 
 RESCAN = re.compile(r"^\s*/rescan\s*$", re.MULTILINE)
 _HEADER = re.compile(r"^Patch Set \d+:.*$")
 NEVER_REVIEWED_KINDS = {"NO_CODE_CHANGE", "NO_CHANGE"}
 SUBSCRIBED = ("patchset-created", "comment-added")
 _DIGITS = re.compile(r"[0-9]{1,10}")
-_REASON_MAX = 300
 _MODEL_NAME = re.compile(r" or instance of \w+")  # pydantic names our classes: not for answers
 
 router = Router()
@@ -40,9 +39,28 @@ class EventError(ValueError):
     """Not a Gerrit event the bot can read; the message is one line."""
 
 
-def _one_line(text: str) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= _REASON_MAX else flat[: _REASON_MAX - 1] + "…"
+_one_line = one_line
+
+
+@dataclass(frozen=True)
+class GerritJob:
+    """A Gerrit job's payload: written by the handlers below, read by bot.platforms.gerrit."""
+
+    project: str
+    number: int
+    branch: str | None = None
+    revision: str | None = None  # None: the current patchset, resolved when the job runs
+    patchset: int | None = None
+    trigger: str = ""
+    requested_by: str | None = None
+
+    def request(self, kind: str, once_per_revision: bool = False) -> JobRequest:
+        return JobRequest(kind, change_key(self.project, self.number), asdict(self), once_per_revision)
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> GerritJob:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in payload.items() if k in names})
 
 
 # -- exactly the fields the bot reads ("any field may be missing"; others are kept, unread) -----
@@ -196,15 +214,10 @@ async def on_patchset(
     elif status != "NEW":
         decision.ignored = f"change is {_one_line(status)}"
     else:
-        payload = {
-            "project": change.project,
-            "number": change.number,
-            "branch": change.branch,
-            "revision": ps.revision,
-            "patchset": ps.number,
-            "trigger": "patchset-created",
-        }
-        decision.jobs.append(JobRequest("review", change_key(change.project, change.number), payload, True))
+        job = GerritJob(
+            change.project, change.number, change.branch, ps.revision, ps.number, "patchset-created"
+        )
+        decision.jobs.append(job.request("review", once_per_revision=True))
 
 
 @router.register("comment-added")
@@ -221,16 +234,16 @@ async def on_comment(
     if not rescan_requested(ev.comment or ""):
         decision.ignored = "no /rescan command"
         return
-    payload = {
-        "project": ev.change.project,
-        "number": ev.change.number,
-        "branch": ev.change.branch,
-        "revision": None,  # the current patchset, resolved when the job runs
-        "patchset": ev.patchSet.number,
-        "trigger": "rescan",
-        "requested_by": author.username or author.email or "",
-    }
-    decision.jobs.append(JobRequest("rescan", change_key(ev.change.project, ev.change.number), payload))
+    job = GerritJob(
+        ev.change.project,
+        ev.change.number,
+        ev.change.branch,
+        revision=None,  # the current patchset, resolved when the job runs
+        patchset=ev.patchSet.number,
+        trigger="rescan",
+        requested_by=author.username or author.email or "",
+    )
+    decision.jobs.append(job.request("rescan"))
 
 
 async def decide(data: Any, settings: GerritSettings) -> Decision:

@@ -16,25 +16,49 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from aiohttp import web
 from gidgethub import BadRequest, GitHubBroken, HTTPException
 from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_installation_access_token, get_jwt
 
-from bot.config import GitHubSettings, RepoConfig
+from bot import metrics
+from bot.config import REPO_CONFIG_PATHS, ConfigError, GitHubSettings, RepoConfig, Settings
 from bot.diff import diff_contents, parse_file_patch
 from bot.model import Change, ChangedFile, Comment, FileStatus, Review, over_limit
-from bot.server import metrics
-from bot.server.commands import CommandLimits, SlidingWindow
-from bot.server.platform import PermanentError, Skip, Target, TransientError
-from bot.server.publishing import Rejected, post_in_batches
-from bot.server.queue import Job, JobRequest
-from bot.server.retrying import policy
+from bot.platforms.base import (
+    DUPLICATE_DELIVERY,
+    EventSink,
+    Job,
+    JobRequest,
+    NotReviewable,
+    PermanentError,
+    PlatformSpec,
+    Rejected,
+    Route,
+    Skip,
+    Target,
+    TransientError,
+    Wants,
+    WebhookError,
+)
+from bot.platforms.commands import CommandLimits, SlidingWindow, admit
+from bot.platforms.github_events import (
+    GitHubJob,
+    decide,
+    decode_webhook,
+    one_line,
+    signature_header,
+    verify_signature,
+)
+from bot.platforms.intake import not_ready, read_body, rejected
+from bot.platforms.publishing import post_in_batches
+from bot.platforms.retrying import policy
 
 log = logging.getLogger(__name__)
 
@@ -165,15 +189,55 @@ class _Token:
     expires: float
 
 
+@dataclass(kw_only=True)
+class GitHubTarget(Target):
+    """A pull request resolved for one job."""
+
+    gh: PacedGitHubAPI
+    repo: str
+    number: int
+    pr: dict[str, Any] = field(repr=False)  # the pull request as GitHub described it
+    head: str
+    requested: bool  # /rescan or a re-run: always answered
+    comment_id: int | None  # the /rescan comment, to acknowledge
+    check_run_id: int | None = None  # set by begin()
+
+
+def github_enabled(settings: Settings) -> bool:
+    gh = settings.github
+    return bool(gh.token or gh.app_id or gh.webhook_secret)
+
+
+def check_github_settings(settings: Settings) -> None:
+    gh = settings.github
+    if not gh.webhook_secret:
+        raise ConfigError(
+            "PATCHWARDEN_GITHUB_WEBHOOK_SECRET (github.webhook_secret) is required: unsigned webhooks are refused"
+        )
+    if not gh.token and not (gh.app_id and gh.private_key_file):
+        raise ConfigError(
+            "GitHub credentials missing: set PATCHWARDEN_GITHUB_TOKEN, or PATCHWARDEN_GITHUB_APP_ID "
+            "and PATCHWARDEN_GITHUB_PRIVATE_KEY_FILE"
+        )
+    if gh.private_key_file and not gh.private_key_file.is_file():
+        raise ConfigError(f"PATCHWARDEN_GITHUB_PRIVATE_KEY_FILE: {gh.private_key_file} does not exist")
+
+
 class GitHubPlatform:
     name = "github"
 
     def __init__(
-        self, settings: GitHubSettings, limits: CommandLimits | None = None, max_file_bytes: int = 10_000_000
+        self,
+        settings: GitHubSettings,
+        limits: CommandLimits | None = None,
+        max_file_bytes: int = 10_000_000,
+        max_body_bytes: int = 25 * 1024 * 1024,
     ) -> None:
         self.settings = settings
         self.limits = limits or CommandLimits()
         self.max_file_bytes = max_file_bytes  # engine.max_file_bytes: larger files are not fetched
+        self.max_body_bytes = max_body_bytes  # server.max_body_bytes: larger webhooks get 413
+        self.sink: EventSink | None = None  # set by start()
         self.pacer = Pacer(settings.write_interval, settings.write_limits)
         self._session: aiohttp.ClientSession | None = None
         self._tokens: dict[int, _Token] = {}
@@ -238,14 +302,80 @@ class GitHubPlatform:
         if self._session is not None:
             await self._session.close()
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GitHubPlatform:
+        return cls(
+            settings.github,
+            CommandLimits.from_settings(settings.commands),
+            settings.engine.max_file_bytes,
+            settings.server.max_body_bytes,
+        )
+
+    # -- events --------------------------------------------------------------------------
+    def routes(self) -> list[Route]:
+        return [Route("POST", "/webhooks/github", self.webhook)]
+
+    def start(self, sink: EventSink) -> list[Any]:
+        self.sink = sink
+        return []
+
+    def health(self) -> str | None:
+        return None
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Verify, validate and decide one delivery; queue its jobs (202) or say why not."""
+        if self.sink is None:
+            return not_ready()
+        secret = self.settings.webhook_secret
+        if not secret:
+            return web.json_response({"error": "GitHub is not configured on this server"}, status=404)
+        verified: str | None = None  # the event name, once the signature checks out
+        try:
+            signature = signature_header(request.headers)  # malformed or missing: 401 before reading on
+            body = await read_body(request, self.max_body_bytes)
+            verify_signature(signature, body, secret)
+            verified = request.headers.get("X-GitHub-Event")
+            event = decode_webhook(request.headers, body)
+            decision = await decide(event, self.settings)
+        except WebhookError as exc:
+            return rejected("github", verified, exc)
+        if not decision.jobs:
+            reason = one_line(str(decision.ignored))
+            log.info("github %s %s ignored: %s", event.event, event.delivery_id, reason)
+            metrics.WEBHOOKS.labels("github", event.event, "ignored").inc()
+            return web.json_response({"status": "ignored", "reason": reason})
+        queued: list[int] = []
+        skipped: list[str | None] = []
+        for index, job in enumerate(decision.jobs):
+            if job.kind == "rescan" and (refused := await admit(self, job)):
+                log.info("github %s %s: /rescan refused: %s", event.event, event.delivery_id, refused)
+                skipped.append(f"refused: {refused}")
+                continue
+            delivery = f"github:{event.delivery_id}" + (f":{index}" if index else "")
+            result = await self.sink.enqueue("github", job, delivery)
+            if result.skipped == DUPLICATE_DELIVERY:
+                metrics.WEBHOOKS.labels("github", event.event, "duplicate").inc()
+                return web.json_response({"status": "duplicate", "delivery": event.delivery_id})
+            if result.job_id is None:
+                log.info("github %s %s: %s: %s", event.event, event.delivery_id, job.key, result.skipped)
+                skipped.append(result.skipped)
+            else:
+                queued.append(result.job_id)
+        if not queued:
+            metrics.WEBHOOKS.labels("github", event.event, "ignored").inc()
+            return web.json_response({"status": "ignored", "reason": "; ".join(map(str, skipped))})
+        metrics.WEBHOOKS.labels("github", event.event, "queued").inc()
+        return web.json_response({"status": "queued", "jobs": queued}, status=202)
+
     # -- Platform ------------------------------------------------------------------------
-    async def prepare(self, job: Job) -> Target:
-        repo, number = job.payload["repo"], int(job.payload["number"])
+    async def prepare(self, job: Job) -> GitHubTarget:
+        payload = GitHubJob.of(job.payload)
+        repo, number = payload.repo, int(payload.number)
         if any(
             fnmatch.fnmatchcase(repo.lower(), pattern.lower()) for pattern in self.settings.skip_repositories
         ):
             raise Skip(f"{repo} is in github.skip_repositories")
-        gh = await self.api_for(job.payload.get("installation_id"))
+        gh = await self.api_for(payload.installation_id)
         try:
             pr = await gh.getitem(f"/repos/{repo}/pulls/{number}")
         except BadRequest as exc:
@@ -257,20 +387,17 @@ class GitHubPlatform:
         head = pr["head"]["sha"]
         # The configuration comes from the base branch, never from the pull request itself.
         config_text, source = await self._repo_config(gh, repo, pr["base"]["ref"])
-        return Target(
+        return GitHubTarget(
             key=f"github:{repo}#{number}@{head[:7]}",
             config_text=config_text,
             config_source=source,
-            context={
-                "gh": gh,
-                "repo": repo,
-                "number": number,
-                "pr": pr,
-                "head": head,
-                "check_run_id": None,  # set by begin()
-                "requested": job.kind == "rescan",  # /rescan or a re-run: always answered
-                "comment_id": job.payload.get("comment_id"),  # the /rescan comment, to acknowledge
-            },
+            gh=gh,
+            repo=repo,
+            number=number,
+            pr=pr,
+            head=head,
+            requested=job.kind == "rescan",
+            comment_id=payload.comment_id,
         )
 
     async def _react(self, gh: PacedGitHubAPI, repo: str, comment_id: int) -> None:
@@ -279,16 +406,15 @@ class GitHubPlatform:
         except BadRequest as exc:
             log.warning("could not react to comment %s on %s: %s", comment_id, repo, exc)
 
-    async def begin(self, target: Target) -> str | None:
+    async def begin(self, target: GitHubTarget) -> str | None:
         """Acknowledge a /rescan (only now: an opted-out repository sees nothing) and open the
         check run, or reopen the one an interrupted attempt of this job left (``target.resume``)."""
-        ctx = target.context
-        if ctx.get("comment_id") and target.resume is None:
-            await self._react(ctx["gh"], ctx["repo"], ctx["comment_id"])
-        run_id = await self._reopen_check_run(ctx["gh"], ctx["repo"], target.resume)
+        if target.comment_id and target.resume is None:
+            await self._react(target.gh, target.repo, target.comment_id)
+        run_id = await self._reopen_check_run(target.gh, target.repo, target.resume)
         if run_id is None:
-            run_id = await self._start_check_run(ctx["gh"], ctx["repo"], ctx["head"], target)
-        ctx["check_run_id"] = run_id
+            run_id = await self._start_check_run(target.gh, target.repo, target.head, target)
+        target.check_run_id = run_id
         return str(run_id) if run_id is not None else None
 
     async def _reopen_check_run(self, gh: PacedGitHubAPI, repo: str, resume: str | None) -> int | None:
@@ -301,18 +427,17 @@ class GitHubPlatform:
             return None
         return int(resume)
 
-    async def report_failure(self, target: Target, reason: str) -> None:
+    async def report_failure(self, target: GitHubTarget, reason: str) -> None:
         """The check run already says ``neutral`` (``abandon``); the conversation says it too, once."""
-        ctx = target.context
-        gh: PacedGitHubAPI = ctx["gh"]
+        gh = target.gh
         marker = RUN_MARKER.format(target.job_id)
         me = await self.bot_login(gh)
-        url = f"/repos/{ctx['repo']}/issues/{ctx['number']}/comments"
+        url = f"/repos/{target.repo}/issues/{target.number}/comments"
         async for c in gh.getiter(f"{url}?per_page=100"):
             if c.get("user", {}).get("login") == me and marker in (c.get("body") or ""):
                 return
         body = (
-            f"Patchwarden could not review {ctx['head'][:7]}: {reason}\n\n"
+            f"Patchwarden could not review {target.head[:7]}: {reason}\n\n"
             f"No finding was checked. Comment `/rescan` to try again.\n\n{marker}"
         )
         await gh.post(url, data={"body": body})
@@ -320,30 +445,31 @@ class GitHubPlatform:
     async def refusal(self, request: JobRequest) -> str | None:
         """Our own account never commands us (a token's user can write comments too); the
         author-association trust rule ran in the event decision; then the rate limits."""
-        user = str(request.payload.get("requested_by") or "")
-        gh = await self.api_for(request.payload.get("installation_id"))
+        payload = GitHubJob.of(request.payload)
+        user = payload.requested_by or ""
+        gh = await self.api_for(payload.installation_id)
         if user and user == await self.bot_login(gh):
             return "a comment by the bot's own account"
         return self.limits.refusal(request.key, user)
 
     async def answer_refusal(self, request: JobRequest, reason: str) -> None:
-        user = str(request.payload.get("requested_by") or "")
+        payload = GitHubJob.of(request.payload)
+        user = payload.requested_by or ""
         if reason == "a comment by the bot's own account" or not self.limits.should_answer(request.key, user):
             return
-        gh = await self.api_for(request.payload.get("installation_id"))
-        repo, number = request.payload["repo"], request.payload["number"]
+        gh = await self.api_for(payload.installation_id)
+        repo, number = payload.repo, payload.number
         await gh.post(
             f"/repos/{repo}/issues/{number}/comments",
             data={"body": f"@{user} `/rescan` was not run: {reason}."},
         )
 
-    async def abandon(self, target: Target, reason: str, cancelled: bool) -> None:
-        ctx = target.context
-        if ctx.get("check_run_id") is None:
+    async def abandon(self, target: GitHubTarget, reason: str, cancelled: bool) -> None:
+        if target.check_run_id is None:
             return
         title = "Review cancelled" if cancelled else "The review could not be completed"
-        await ctx["gh"].patch(
-            f"/repos/{ctx['repo']}/check-runs/{ctx['check_run_id']}",
+        await target.gh.patch(
+            f"/repos/{target.repo}/check-runs/{target.check_run_id}",
             data={
                 "status": "completed",
                 "conclusion": "cancelled" if cancelled else "neutral",
@@ -351,7 +477,9 @@ class GitHubPlatform:
             },
         )
 
-    async def _start_check_run(self, gh: PacedGitHubAPI, repo: str, head: str, target: Target) -> int | None:
+    async def _start_check_run(
+        self, gh: PacedGitHubAPI, repo: str, head: str, target: GitHubTarget
+    ) -> int | None:
         """One run per job, found again by its ``external_id`` when an earlier try of this job may
         have created it (a lost answer, a kill before the id was kept), so none is left open."""
         if self._no_check_runs:
@@ -390,7 +518,7 @@ class GitHubPlatform:
         return None
 
     async def _repo_config(self, gh: PacedGitHubAPI, repo: str, ref: str) -> tuple[str | None, str]:
-        for path in (".patchwarden.yaml", ".github/patchwarden.yaml"):
+        for path in REPO_CONFIG_PATHS:
             try:
                 blob = await self._fetch(gh, repo, path, ref, follow_symlinks=True)
             except NotReviewable:
@@ -453,10 +581,8 @@ class GitHubPlatform:
         except (GitHubBroken, aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(f"fetching {what}: {exc!r}") from exc
 
-    async def load_change(self, target: Target, config: RepoConfig, wants: Any) -> Change:
-        ctx = target.context
-        gh: PacedGitHubAPI = ctx["gh"]
-        repo, number, pr, head = ctx["repo"], ctx["number"], ctx["pr"], ctx["head"]
+    async def load_change(self, target: GitHubTarget, config: RepoConfig, wants: Wants) -> Change:
+        gh, repo, number, pr, head = target.gh, target.repo, target.number, target.pr, target.head
         errors: list[str] = []
         entries = [e async for e in gh.getiter(f"/repos/{repo}/pulls/{number}/files?per_page=100")]
         changed = int(pr.get("changed_files") or 0)
@@ -509,7 +635,7 @@ class GitHubPlatform:
             files=files, title=pr.get("title", ""), base=pr["base"]["sha"], head=head, errors=errors
         )
 
-    async def publish(self, target: Target, review: Review, config: RepoConfig) -> None:
+    async def publish(self, target: GitHubTarget, change: Change, review: Review, config: RepoConfig) -> None:
         """Exactly once per job: every try (the first too: a killed process may have posted before
         it could mark the job done) first looks for this job's run marker among the bot's reviews;
         a write whose answer was lost (5xx, reset) is retried only when the marker is not there.
@@ -521,10 +647,8 @@ class GitHubPlatform:
                 except (GitHubBroken, aiohttp.ClientError, TimeoutError) as exc:
                     raise TransientError(f"GitHub: {exc!r} while publishing {target.key}") from exc
 
-    async def _publish_once(self, target: Target, review: Review, config: RepoConfig) -> None:
-        ctx = target.context
-        gh: PacedGitHubAPI = ctx["gh"]
-        repo, number, head = ctx["repo"], ctx["number"], ctx["head"]
+    async def _publish_once(self, target: GitHubTarget, review: Review, config: RepoConfig) -> None:
+        gh, repo, number, head = target.gh, target.repo, target.number, target.head
         me = await self.bot_login(gh)
         run_marker = RUN_MARKER.format(target.job_id)
         our_reviews = [
@@ -564,17 +688,16 @@ class GitHubPlatform:
                 )
             except BadRequest as exc:
                 log.warning("could not reply on comment %s: %s", comment["id"], exc)
-        await self._finish_check_run(gh, repo, ctx.get("check_run_id"), review, config)
+        await self._finish_check_run(gh, repo, target.check_run_id, review, config)
 
     @staticmethod
     def _nothing_new(
-        target: Target, review: Review, our_reviews: list[dict[str, Any]], new: Sequence[Comment]
+        target: GitHubTarget, review: Review, our_reviews: list[dict[str, Any]], new: Sequence[Comment]
     ) -> bool:
         """A push that adds no comment and leaves the verdict as our last summary stated it gets no
         new review (the check run and the "fixed" replies still say what changed): a pull request
         under iteration should not collect one identical summary per push. Requests always answer."""
-        ctx = target.context
-        if new or ctx["requested"]:
+        if new or target.requested:
             return False
         last = None
         for r in our_reviews:
@@ -667,10 +790,6 @@ class GitHubPlatform:
         )
 
 
-class NotReviewable(Exception):
-    """A changed file the bot does not review; the message says why (the summary names the file)."""
-
-
 def contents_url(repo: str, path: str, ref: str) -> str:
     """``/repos/{repo}/contents/{path}?ref=`` with every path segment percent-encoded.
 
@@ -716,3 +835,8 @@ def _raise_for(exc: BadRequest, what: str) -> None:
             f"GitHub {status} for {what}: not visible to the bot (installation, permissions)"
         ) from exc
     raise PermanentError(f"GitHub {status} for {what}: {exc}") from exc
+
+
+SPEC = PlatformSpec(
+    "github", github_enabled, check_github_settings, GitHubPlatform.from_settings, ("/webhooks/github",)
+)

@@ -18,6 +18,7 @@ import hmac
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -27,8 +28,7 @@ from gidgethub.sansio import Event
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from bot.config import GitHubSettings
-from bot.platforms.decision import Decision
-from bot.server.queue import JobRequest
+from bot.platforms.base import Decision, JobRequest, WebhookError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +37,7 @@ TRUSTED_ASSOCIATIONS = {"OWNER", "MEMBER", "COLLABORATOR"}
 SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")
 EVENT_NAME = re.compile(r"[a-z0-9_]{1,64}")
 DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,200}")  # GitHub sends a GUID; printable ASCII, bounded
-REASON_MAX = 300
 _MODEL_NAME = re.compile(r" or instance of \w+")  # pydantic names our classes: not for answers
-
-
-def one_line(text: str, limit: int = REASON_MAX) -> str:
-    """``text`` on one line, at most ``limit`` characters (for answers and log lines)."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-class WebhookError(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        reason = one_line(reason)
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def first_error(exc: ValidationError) -> str:
@@ -275,8 +260,29 @@ def _key(repo: str, number: int) -> str:
     return f"github:{repo}#{number}"
 
 
-def _base_payload(repo: str, number: int, installation: _Installation | None) -> dict[str, Any]:
-    return {"repo": repo, "number": number, "installation_id": installation.id if installation else None}
+@dataclass(frozen=True)
+class GitHubJob:
+    """A GitHub job's payload: written by the handlers below, read by bot.platforms.github."""
+
+    repo: str
+    number: int
+    installation_id: int | None = None
+    revision: str | None = None  # the head the event names (None: the current one)
+    trigger: str = ""
+    comment_id: int | None = None  # the /rescan comment, to acknowledge
+    requested_by: str | None = None
+
+    def request(self, kind: str, once_per_revision: bool = False) -> JobRequest:
+        return JobRequest(kind, _key(self.repo, self.number), asdict(self), once_per_revision)
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> GitHubJob:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in payload.items() if k in names})
+
+
+def _installation_id(installation: _Installation | None) -> int | None:
+    return installation.id if installation else None
 
 
 router = Router()
@@ -293,9 +299,14 @@ async def on_pull_request(
     if pr.draft and not settings.review_drafts:
         decision.ignored = "draft pull request"
         return
-    payload = _base_payload(ev.repository.full_name, pr.number, ev.installation)
-    payload.update(revision=pr.head.sha, trigger=f"pull_request.{ev.action}")
-    decision.jobs.append(JobRequest("review", _key(ev.repository.full_name, pr.number), payload, True))
+    job = GitHubJob(
+        ev.repository.full_name,
+        pr.number,
+        _installation_id(ev.installation),
+        revision=pr.head.sha,
+        trigger=f"pull_request.{ev.action}",
+    )
+    decision.jobs.append(job.request("review", once_per_revision=True))
 
 
 @router.register("issue_comment", action="created")
@@ -316,9 +327,15 @@ async def on_comment(
     if not trusted:
         decision.ignored = f"/rescan by {author.login} ({ev.comment.author_association}) is not trusted"
         return
-    payload = _base_payload(ev.repository.full_name, ev.issue.number, ev.installation)
-    payload.update(trigger="rescan", comment_id=ev.comment.id, requested_by=author.login)
-    decision.jobs.append(JobRequest("rescan", _key(ev.repository.full_name, ev.issue.number), payload))
+    job = GitHubJob(
+        ev.repository.full_name,
+        ev.issue.number,
+        _installation_id(ev.installation),
+        trigger="rescan",
+        comment_id=ev.comment.id,
+        requested_by=author.login,
+    )
+    decision.jobs.append(job.request("rescan"))
 
 
 @router.register("check_run", action="rerequested")
@@ -335,9 +352,14 @@ async def on_check_rerun(
         decision.ignored = "re-run of a check with no pull request"
         return
     for pr in run.pull_requests:
-        payload = _base_payload(ev.repository.full_name, pr.number, ev.installation)
-        payload.update(trigger="check_run.rerequested", revision=run.head_sha)
-        decision.jobs.append(JobRequest("rescan", _key(ev.repository.full_name, pr.number), payload))
+        job = GitHubJob(
+            ev.repository.full_name,
+            pr.number,
+            _installation_id(ev.installation),
+            revision=run.head_sha,
+            trigger="check_run.rerequested",
+        )
+        decision.jobs.append(job.request("rescan"))
 
 
 @router.register("ping")

@@ -18,9 +18,20 @@ import logging
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bot.platforms.base import ALREADY_REVIEWED, DUPLICATE_DELIVERY, SCAN_UNDER_WAY, Enqueued, Job, JobRequest
+
+__all__ = [
+    "ALREADY_REVIEWED",
+    "DUPLICATE_DELIVERY",
+    "SCAN_UNDER_WAY",
+    "Enqueued",
+    "Job",
+    "JobQueue",
+    "JobRequest",
+]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -59,45 +70,10 @@ PRUNE_INTERVAL = 3600.0  # seconds between two prunings of a running service
 PRUNE_BATCH = 1000  # rows deleted per transaction, so an enqueue never waits long on a pruning
 
 
-@dataclass(frozen=True)
-class Job:
-    id: int
-    platform: str
-    kind: str
-    key: str  # jobs with the same key supersede each other (e.g. "github:o/r#12")
-    payload: dict[str, Any]
-    attempts: int
-    created: float
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """A job an event asks for, before it is queued."""
-
-    kind: str  # review | rescan
-    key: str  # jobs with the same key supersede each other (e.g. "github:o/r#12")
-    payload: dict[str, Any]
-    once_per_revision: bool = False  # automatic events: skip a revision already reviewed
-
-
-@dataclass(frozen=True)
-class Enqueued:
-    """The outcome of :meth:`JobQueue.enqueue`: the new job, or why nothing was queued."""
-
-    job_id: int | None
-    superseded: list[int]
-    skipped: str | None = None  # "duplicate delivery" | "revision already reviewed"
-
-
 def job_state_key(job_id: int) -> str:
     """The state a job keeps across its attempts (what ``Platform.begin`` returned); it goes with
     the job's end."""
     return f"job:{job_id}:begun"
-
-
-DUPLICATE_DELIVERY = "duplicate delivery"
-ALREADY_REVIEWED = "revision already reviewed"
-SCAN_UNDER_WAY = "a scan of this change is already under way"
 
 
 class JobQueue:

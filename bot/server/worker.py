@@ -11,11 +11,11 @@ import contextlib
 import logging
 import time
 
+from bot import metrics
 from bot.config import ConfigError, RepoConfig, parse_repo_config
 from bot.pipeline import Engine
-from bot.server import metrics
-from bot.server.platform import PermanentError, Platform, Skip, Target
-from bot.server.queue import Job, JobQueue, job_state_key
+from bot.platforms.base import Job, PermanentError, Platform, Skip, Target
+from bot.server.queue import JobQueue, job_state_key
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class Workers:
         try:
             change = await platform.load_change(target, config, self.engine.wants)
             review = await self.engine.review(change, config, config_errors)
-            await platform.publish(target, review, config)
+            await platform.publish(target, change, review, config)
         except asyncio.CancelledError:
             superseded = job.id in self._superseded
             reason = (

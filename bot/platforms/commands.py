@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 from bot.config import CommandSettings
 
 if TYPE_CHECKING:
-    from bot.server.platform import Platform
-    from bot.server.queue import JobRequest
+    from bot.platforms.base import JobRequest, Platform
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from bot.platforms.base import Rejected
+
 T = TypeVar("T")
-
-
-class Rejected(Exception):
-    """The platform refused a batch because of its content (GitHub 422, Gerrit 400)."""
 
 
 async def post_in_batches(items: Sequence[T], post: Callable[[Sequence[T]], Awaitable[None]]) -> list[T]:
