@@ -30,12 +30,13 @@ from aiohttp import web
 from bot import metrics
 from bot.config import REPO_CONFIG_PATHS, ConfigError, GerritSettings, RepoConfig, Settings
 from bot.diff import diff_contents
-from bot.model import Change, ChangedFile, Comment, FileStatus, Review, over_limit
+from bot.model import Change, ChangedFile, Comment, FileStatus, Review
 from bot.platforms.base import (
     DUPLICATE_DELIVERY,
     EventSink,
     Job,
     JobRequest,
+    NotReviewable,
     PermanentError,
     PlatformSpec,
     Rejected,
@@ -46,10 +47,11 @@ from bot.platforms.base import (
     Wants,
     WebhookError,
 )
+from bot.platforms.changes import FileEntry, load_files
 from bot.platforms.commands import CommandLimits, admit
 from bot.platforms.gerrit_events import SUBSCRIBED, GerritJob, decide, delivery_id, parse_event
 from bot.platforms.intake import not_ready, read_body, rejected
-from bot.platforms.publishing import post_in_batches
+from bot.platforms.publishing import Thread, plan, post_in_batches, summary_message
 from bot.platforms.retrying import Retryable, policy, retry_after
 
 log = logging.getLogger(__name__)
@@ -225,11 +227,6 @@ def _fid(path: str) -> str:
     return quote(path, safe="")
 
 
-def unsafe_path(path: str) -> bool:
-    """A name no checkout could hold: absolute, or with an empty, ``.`` or ``..`` segment."""
-    return path.startswith("/") or any(seg in ("", ".", "..") for seg in path.split("/"))
-
-
 def run_marker(job_id: int) -> str:
     """The last line of every summary: which job posted it, so a retry can tell it landed."""
     return f"patchwarden-run: {job_id}"
@@ -384,44 +381,42 @@ class GerritPlatform:
     async def load_change(self, target: GerritTarget, config: RepoConfig, wants: Wants) -> Change:
         base = f"/changes/{target.cid}/revisions/{target.revision}"
         listing = await self.rest.get_json(f"{base}/files/")
-        semaphore = asyncio.Semaphore(8)
+        entries = [
+            FileEntry(
+                path,
+                _STATUS.get(info.get("status", "M"), FileStatus.MODIFIED),
+                info.get("old_path"),
+                size=info["size"] if isinstance(info.get("size"), int) else None,
+                binary=bool(info.get("binary")),
+            )
+            for path, info in listing.items()
+            if path not in MAGIC_PATHS
+        ]
 
-        errors: list[str] = []
-
-        def skipped(path: str, status: FileStatus, old_path: str | None, why: str) -> ChangedFile:
-            errors.append(f"{path}: not reviewed: {why}")
-            return ChangedFile(path, status, None, old_path)
-
-        async def build(path: str, info: dict[str, Any]) -> ChangedFile:
-            status = _STATUS.get(info.get("status", "M"), FileStatus.MODIFIED)
-            old_path = info.get("old_path")
-            if status is FileStatus.DELETED:
-                return ChangedFile(path, status, old_path=old_path)
-            if info.get("binary"):
-                return ChangedFile(path, FileStatus.BINARY, old_path=old_path)  # the engine names it
-            if not (config.wants_path(path) and wants(path)):
-                return ChangedFile(path, status, None, old_path)
-            if unsafe_path(path):
-                return skipped(path, status, old_path, "unsafe file name")
-            size = info.get("size")
-            if isinstance(size, int) and size > self.max_file_bytes:
-                return skipped(path, status, old_path, over_limit(size, self.max_file_bytes))
-            async with semaphore:
-                head = await self.rest.get_content(f"{base}/files/{_fid(path)}/content")
-                if head is None:
-                    return skipped(path, status, old_path, f"missing at patchset {target.patchset}")
-                if head.content_type in NOT_FILES:
-                    return skipped(path, status, old_path, f"{NOT_FILES[head.content_type]}, not a file")
-                parent = None
-                if status is not FileStatus.ADDED:
-                    parent = await self.rest.get_content(
-                        f"{base}/files/{_fid(old_path or path)}/content", params={"parent": "1"}
-                    )
+        async def fetch(entry: FileEntry) -> ChangedFile:
+            head = await self.rest.get_content(f"{base}/files/{_fid(entry.path)}/content")
+            if head is None:
+                raise NotReviewable(f"missing at patchset {target.patchset}")
+            if head.content_type in NOT_FILES:
+                raise NotReviewable(f"{NOT_FILES[head.content_type]}, not a file")
+            parent = None
+            if entry.status is not FileStatus.ADDED:
+                parent = await self.rest.get_content(
+                    f"{base}/files/{_fid(entry.old_path or entry.path)}/content", params={"parent": "1"}
+                )
             old = parent.data if parent is not None and parent.content_type not in NOT_FILES else None
-            return diff_contents(path, old, head.data).changed_file(head.data, status, old_path)
+            return diff_contents(entry.path, old, head.data).changed_file(
+                head.data, entry.status, entry.old_path
+            )
 
-        files = await asyncio.gather(*(build(p, i) for p, i in listing.items() if p not in MAGIC_PATHS))
-        return Change(files=list(files), head=target.revision, errors=errors)
+        files, errors = await load_files(
+            entries,
+            lambda path: config.wants_path(path) and wants(path),
+            fetch,
+            lambda entry: ChangedFile(entry.path, entry.status, None, entry.old_path),
+            self.max_file_bytes,
+        )
+        return Change(files=files, head=target.revision, errors=errors)
 
     async def publish(self, target: GerritTarget, change: Change, review: Review, config: RepoConfig) -> None:
         """Exactly once per job, whatever is lost: before every try (the first one included, as a
@@ -461,61 +456,62 @@ class GerritPlatform:
         body = {"message": message, "tag": TAG, "notify": self.settings.notify}
         await self.rest.post_json(f"/changes/{target.cid}/revisions/{target.revision}/review", body)
 
-    async def _publish_once(self, target: GerritTarget, change: Change, review: Review, marker: str) -> None:
-        cid = target.cid
+    async def _threads(self, target: GerritTarget) -> list[Thread]:
+        """The bot's comments on the change, as threads (rest-api-changes.txt "List Change Comments")."""
         me = await self.account_id()
-        published = await self.rest.get_json(f"/changes/{cid}/comments") or {}
-        ours: dict[str, dict[str, Any]] = {}
-        replied: set[str] = set()
-        for path, comments in published.items():
-            for c in comments:
-                if (c.get("author") or {}).get("_account_id") != me:
-                    continue
-                fp = _fingerprint_of(c.get("message", ""))
-                if fp is None:
-                    continue
-                if c.get("in_reply_to"):
-                    replied.add(fp)
-                else:
-                    ours.setdefault(fp, {**c, "path": path})
-        current = {c.fingerprint for c in review.all_comments}
-        new = [c for c in review.comments if c.fingerprint not in ours]
-        # Already on an earlier patchset (not: posted on this one by an interrupted try).
-        repeated = sum(
-            1
-            for c in review.comments
-            if c.fingerprint in ours and ours[c.fingerprint].get("patch_set") != target.patchset
-        )
+        published = await self.rest.get_json(f"/changes/{target.cid}/comments") or {}
+        ours: list[tuple[str, str, dict[str, Any]]] = [
+            (fp, path, c)
+            for path, comments in published.items()
+            for c in comments
+            if (c.get("author") or {}).get("_account_id") == me
+            and (fp := _fingerprint_of(c.get("message", ""))) is not None
+        ]
+        replied = {fp for fp, _, c in ours if c.get("in_reply_to")}
+        return [
+            Thread(fp, c["id"], path, int(c.get("line") or 1), c.get("patch_set"), fixed=fp in replied)
+            for fp, path, c in ours
+            if not c.get("in_reply_to")
+        ]
+
+    async def _publish_once(self, target: GerritTarget, change: Change, review: Review, marker: str) -> None:
         lines_of = {f.path: f.text().splitlines() for f in change.files if f.content is not None}
-        comments: dict[str, list[dict[str, Any]]] = {}
-        for c in new:
-            comments.setdefault(c.path, []).append(_comment_input(c, lines_of.get(c.path, [])))
-        for fp, old in ours.items():
-            if fp in current or fp in replied or old["path"] not in lines_of:
-                continue  # still there, already answered, or its file is not in this patchset
-            line = min(int(old.get("line") or 1), max(1, len(lines_of[old["path"]])))
-            comments.setdefault(old["path"], []).append(
-                {
-                    "line": line,
-                    "in_reply_to": old["id"],
-                    "message": f"Fixed in patchset {target.patchset}.\n\n{footer_token(fp)}",
-                    "unresolved": False,
-                }
+        decided = plan(
+            review,
+            await self._threads(target),
+            revision=target.patchset,
+            inline_outside_diff=True,  # Gerrit takes comments on any line of a file
+            replyable_paths=lines_of,  # a reply needs its file in this patchset
+        )
+        items: list[tuple[str, dict[str, Any], Comment | None]] = [
+            (c.path, _comment_input(c, lines_of.get(c.path, [])), c) for c in decided.new
+        ]
+        for thread in decided.fixed:
+            line = min(thread.line, max(1, len(lines_of[thread.path])))
+            reply = {
+                "line": line,
+                "in_reply_to": thread.id,
+                "message": f"Fixed in patchset {target.patchset}.\n\n{footer_token(thread.fingerprint)}",
+                "unresolved": False,
+            }
+            items.append((thread.path, reply, None))
+
+        def message(refused: Sequence[Comment]) -> str:
+            return summary_message(
+                review, decided, refused, platform="Gerrit", revision_word="patchset", footer=marker
             )
-        message = review.summary
-        if repeated:
-            message += f"\n\n{repeated} finding(s) already commented on an earlier patchset are not repeated."
-        message += f"\n\n{marker}"
-        review_input: dict[str, Any] = {"message": message, "tag": TAG, "notify": self.settings.notify}
+
+        review_input: dict[str, Any] = {"message": message([]), "tag": TAG, "notify": self.settings.notify}
         vote = self._vote(review)
         if vote:
             review_input["labels"] = vote
-        url = f"/changes/{cid}/revisions/{target.revision}/review"
-        flat = [(path, c) for path, items in comments.items() for c in items]
+        url = f"/changes/{target.cid}/revisions/{target.revision}/review"
 
-        async def post(batch: Sequence[tuple[str, dict[str, Any]]], with_message: bool = False) -> None:
+        async def post(
+            batch: Sequence[tuple[str, dict[str, Any], Comment | None]], with_message: bool = False
+        ) -> None:
             grouped: dict[str, list[dict[str, Any]]] = {}
-            for path, c in batch:
+            for path, c, _ in batch:
                 grouped.setdefault(path, []).append(c)
             body = (
                 {**review_input, "comments": grouped}
@@ -525,16 +521,15 @@ class GerritPlatform:
             await self.rest.post_json(url, body)
 
         try:
-            await post(flat, with_message=True)
+            await post(items, with_message=True)
         except Rejected as exc:
             log.warning("Gerrit refused the review of %s: %s; posting comment by comment", target.key, exc)
-            refused = await post_in_batches(flat, post)
-            if refused:
-                review_input["message"] += "\n\nGerrit refused these inline comments:\n" + "\n".join(
-                    f"- {path}:{c.get('line')}" for path, c in refused
-                )
+            refused = await post_in_batches(items, post)
+            for path, c, _ in refused:
+                log.warning("Gerrit refused the comment on %s:%s of %s", path, c.get("line"), target.key)
+            review_input["message"] = message([comment for _, _, comment in refused if comment is not None])
             await post([], with_message=True)
-        metrics.COMMENTS.labels("gerrit").inc(len(new))
+        metrics.COMMENTS.labels("gerrit").inc(len(decided.new))
 
     def _vote(self, review: Review) -> dict[str, int] | None:
         s = self.settings
@@ -657,7 +652,6 @@ class EventStream:
         self.sink = sink
         self.settings = platform.settings
         self.max_backoff = max_backoff
-        self.connected = asyncio.Event()
         self.last_error: str | None = None
         self._down_since: float | None = time.monotonic()
 
@@ -684,11 +678,10 @@ class EventStream:
                 log.exception("Gerrit event stream failed unexpectedly")
             finally:
                 # A stream that was up starts the backoff afresh; one that never came up grows it.
-                failures = 1 if self.connected.is_set() else failures + 1
+                failures = 1 if self._down_since is None else failures + 1
                 if self._down_since is None:
                     self._down_since = time.monotonic()
                 metrics.STREAM_CONNECTED.set(0)
-                self.connected.clear()
             delay = min(self.max_backoff, 0.5 * 2 ** min(failures, 10)) * (0.5 + random.random())
             log.info("Gerrit event stream down; reconnecting in %.1f s", delay)
             await asyncio.sleep(delay)
@@ -715,7 +708,6 @@ class EventStream:
                 metrics.STREAM_DOWN_SECONDS.set(0)
                 self._down_since = None
                 self.last_error = None
-                self.connected.set()
                 # Catch up only now that the stream is open: what is uploaded meanwhile waits in
                 # the channel, so nothing falls between the query and the first streamed event.
                 await self._catch_up()

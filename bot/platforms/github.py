@@ -47,6 +47,7 @@ from bot.platforms.base import (
     Wants,
     WebhookError,
 )
+from bot.platforms.changes import FileEntry, load_files
 from bot.platforms.commands import CommandLimits, SlidingWindow, admit
 from bot.platforms.github_events import (
     GitHubJob,
@@ -57,7 +58,7 @@ from bot.platforms.github_events import (
     verify_signature,
 )
 from bot.platforms.intake import not_ready, read_body, rejected
-from bot.platforms.publishing import post_in_batches
+from bot.platforms.publishing import Plan, Thread, plan, post_in_batches, summary_message
 from bot.platforms.retrying import policy
 
 log = logging.getLogger(__name__)
@@ -583,57 +584,54 @@ class GitHubPlatform:
 
     async def load_change(self, target: GitHubTarget, config: RepoConfig, wants: Wants) -> Change:
         gh, repo, number, pr, head = target.gh, target.repo, target.number, target.pr, target.head
+        listing = [e async for e in gh.getiter(f"/repos/{repo}/pulls/{number}/files?per_page=100")]
         errors: list[str] = []
-        entries = [e async for e in gh.getiter(f"/repos/{repo}/pulls/{number}/files?per_page=100")]
         changed = int(pr.get("changed_files") or 0)
-        if changed > len(entries):  # GitHub lists at most 3,000 files of a pull request
+        if changed > len(listing):  # GitHub lists at most 3,000 files of a pull request
             errors.append(
-                f"GitHub lists only {len(entries)} of the {changed} changed files; the others were not reviewed"
+                f"GitHub lists only {len(listing)} of the {changed} changed files; the others were not reviewed"
             )
-        semaphore = asyncio.Semaphore(8)
+        entries = [
+            FileEntry(
+                e["filename"],
+                _STATUS.get(e.get("status", "modified"), FileStatus.MODIFIED),
+                e.get("previous_filename"),
+                patch=e.get("patch"),
+            )
+            for e in listing
+        ]
 
-        async def build(entry: dict[str, Any]) -> ChangedFile:
-            path = entry["filename"]
-            status = _STATUS.get(entry.get("status", "modified"), FileStatus.MODIFIED)
-            old_path = entry.get("previous_filename")
+        def placeholder(entry: FileEntry) -> ChangedFile:
+            # Keep its lines (for placement) but nothing to analyze.
+            if not entry.patch:
+                return ChangedFile(entry.path, entry.status, None, entry.old_path)
+            return parse_file_patch(entry.path, entry.patch).changed_file(None, entry.status, entry.old_path)
 
-            def without_content() -> ChangedFile:
-                # Keep its lines (for placement) but nothing to analyze.
-                if not entry.get("patch"):
-                    return ChangedFile(path, status, None, old_path)
-                return parse_file_patch(path, entry["patch"]).changed_file(None, status, old_path)
-
-            if status is FileStatus.DELETED:
-                return ChangedFile(path, status, old_path=old_path)
-            if not (config.wants_path(path) and wants(path)):
-                return without_content()
-            async with semaphore:
-                try:
-                    content = await self._fetch(gh, repo, path, head)
-                except NotReviewable as exc:
-                    errors.append(f"{path}: not reviewed: {exc}")
-                    return without_content()
-                if b"\x00" in content[:8000]:
-                    return ChangedFile(path, FileStatus.BINARY, None, old_path)
-                if entry.get("patch") is not None:
-                    fd = parse_file_patch(path, entry["patch"])
-                else:  # GitHub omits the patch of large diffs: compare the two blobs ourselves
-                    base = None
-                    if status is not FileStatus.ADDED:
-                        try:
-                            base = await self._fetch(gh, repo, old_path or path, pr["base"]["sha"])
-                        except NotReviewable as exc:
-                            errors.append(
-                                f"{path}: not reviewed: no patch from GitHub and the base version: {exc}"
-                            )
-                            return without_content()
-                    fd = diff_contents(path, base, content)
+        async def fetch(entry: FileEntry) -> ChangedFile:
+            path, status, old_path = entry.path, entry.status, entry.old_path
+            content = await self._fetch(gh, repo, path, head)
+            if b"\x00" in content[:8000]:
+                return ChangedFile(path, FileStatus.BINARY, None, old_path)
+            if entry.patch is not None:
+                fd = parse_file_patch(path, entry.patch)
+            else:  # GitHub omits the patch of large diffs: compare the two blobs ourselves
+                base = None
+                if status is not FileStatus.ADDED:
+                    try:
+                        base = await self._fetch(gh, repo, old_path or path, pr["base"]["sha"])
+                    except NotReviewable as exc:
+                        raise NotReviewable(f"no patch from GitHub and the base version: {exc}") from exc
+                fd = diff_contents(path, base, content)
             return fd.changed_file(content, status, old_path)
 
-        files = list(await asyncio.gather(*(build(e) for e in entries)))
-        return Change(
-            files=files, title=pr.get("title", ""), base=pr["base"]["sha"], head=head, errors=errors
+        files, not_reviewed = await load_files(
+            entries,
+            lambda path: config.wants_path(path) and wants(path),
+            fetch,
+            placeholder,
+            self.max_file_bytes,
         )
+        return Change(files=files, base=pr["base"]["sha"], head=head, errors=errors + not_reviewed)
 
     async def publish(self, target: GitHubTarget, change: Change, review: Review, config: RepoConfig) -> None:
         """Exactly once per job: every try (the first too: a killed process may have posted before
@@ -647,6 +645,20 @@ class GitHubPlatform:
                 except (GitHubBroken, aiohttp.ClientError, TimeoutError) as exc:
                     raise TransientError(f"GitHub: {exc!r} while publishing {target.key}") from exc
 
+    async def _threads(self, gh: PacedGitHubAPI, repo: str, number: int, me: str) -> list[Thread]:
+        """The bot's review comments on the pull request, as threads (review comments API)."""
+        ours = [
+            c
+            async for c in gh.getiter(f"/repos/{repo}/pulls/{number}/comments?per_page=100")
+            if c.get("user", {}).get("login") == me
+        ]
+        fixed = {m.group(1) for c in ours if (m := _FIXED.search(c.get("body") or ""))}
+        return [
+            Thread(m.group(1), c["id"], c.get("path", ""), int(c.get("line") or 1), fixed=m.group(1) in fixed)
+            for c in ours
+            if (m := _FINGERPRINT.search(c.get("body") or ""))
+        ]
+
     async def _publish_once(self, target: GitHubTarget, review: Review, config: RepoConfig) -> None:
         gh, repo, number, head = target.gh, target.repo, target.number, target.head
         me = await self.bot_login(gh)
@@ -656,48 +668,33 @@ class GitHubPlatform:
             async for r in gh.getiter(f"/repos/{repo}/pulls/{number}/reviews?per_page=100")
             if r.get("user", {}).get("login") == me
         ]
-        existing = [
-            c
-            async for c in gh.getiter(f"/repos/{repo}/pulls/{number}/comments?per_page=100")
-            if c.get("user", {}).get("login") == me
-        ]
-        posted = {m.group(1): c for c in existing if (m := _FINGERPRINT.search(c.get("body", "")))}
-        already_fixed = {m.group(1) for c in existing if (m := _FIXED.search(c.get("body", "")))}
-        current = {c.fingerprint for c in review.all_comments}
-
-        inline = [c for c in review.comments if c.in_hunk and c.fingerprint not in posted]
-        outside = [c for c in review.comments if not c.in_hunk]
-        repeated = [c for c in review.comments if c.fingerprint in posted]
+        decided = plan(review, await self._threads(gh, repo, number, me))
         if any(run_marker in (r.get("body") or "") for r in our_reviews):
             log.info("%s: the review of job %s is already on the pull request", target.key, target.job_id)
-        elif self._nothing_new(target, review, our_reviews, inline or outside):
+        elif self._nothing_new(target, review, our_reviews, decided):
             log.info("%s: no new finding and the same verdict: check run and replies only", target.key)
         else:
-            failed = await self._post_review(
-                gh, repo, number, head, review, inline, outside, repeated, run_marker
-            )
-            metrics.COMMENTS.labels("github").inc(len(inline) - len(failed))
+            failed = await self._post_review(gh, repo, number, head, review, decided, run_marker)
+            metrics.COMMENTS.labels("github").inc(len(decided.new) - len(failed))
 
-        for fingerprint, comment in posted.items():
-            if fingerprint in current or fingerprint in already_fixed:
-                continue
-            body = f"Fixed in {head[:7]}: Patchwarden no longer finds this on the latest push.\n\n{FIXED_MARKER.format(fingerprint)}"
+        for thread in decided.fixed:
+            body = f"Fixed in {head[:7]}: Patchwarden no longer finds this on the latest push.\n\n{FIXED_MARKER.format(thread.fingerprint)}"
             try:
                 await gh.post(
-                    f"/repos/{repo}/pulls/{number}/comments/{comment['id']}/replies", data={"body": body}
+                    f"/repos/{repo}/pulls/{number}/comments/{thread.id}/replies", data={"body": body}
                 )
             except BadRequest as exc:
-                log.warning("could not reply on comment %s: %s", comment["id"], exc)
+                log.warning("could not reply on comment %s: %s", thread.id, exc)
         await self._finish_check_run(gh, repo, target.check_run_id, review, config)
 
     @staticmethod
     def _nothing_new(
-        target: GitHubTarget, review: Review, our_reviews: list[dict[str, Any]], new: Sequence[Comment]
+        target: GitHubTarget, review: Review, our_reviews: list[dict[str, Any]], decided: Plan
     ) -> bool:
         """A push that adds no comment and leaves the verdict as our last summary stated it gets no
         new review (the check run and the "fixed" replies still say what changed): a pull request
         under iteration should not collect one identical summary per push. Requests always answer."""
-        if new or target.requested:
+        if not decided.nothing_new or target.requested:
             return False
         last = None
         for r in our_reviews:
@@ -712,13 +709,17 @@ class GitHubPlatform:
         number: int,
         head: str,
         review: Review,
-        inline: list[Comment],
-        outside: list[Comment],
-        repeated: list[Comment],
+        decided: Plan,
         run_marker: str,
     ) -> list[Comment]:
         """One review; if GitHub rejects a comment (422), bisect so the others still land."""
         url = f"/repos/{repo}/pulls/{number}/reviews"
+
+        def summary(refused: list[Comment]) -> str:
+            footer = SUMMARY_MARKER + run_marker
+            return summary_message(
+                review, decided, refused, platform="GitHub", revision_word="push", footer=footer
+            )
 
         async def post(batch: Sequence[Comment], body: str | None = None) -> None:
             data: dict[str, Any] = {
@@ -736,36 +737,14 @@ class GitHubPlatform:
                 _raise_for(exc, f"review on {repo}#{number}")
 
         try:
-            await post(inline, self._summary(review, outside, repeated, [], run_marker))
+            await post(decided.new, summary([]))
             return []
         except Rejected:
             pass
         # Post what GitHub accepts without a summary, then one summary that names the refused ones.
-        failed = await post_in_batches(inline, post)
-        await post([], self._summary(review, outside, repeated, failed, run_marker))
+        failed = await post_in_batches(decided.new, post)
+        await post([], summary(failed))
         return failed
-
-    def _summary(
-        self,
-        review: Review,
-        outside: list[Comment],
-        repeated: list[Comment],
-        failed: list[Comment],
-        run_marker: str,
-    ) -> str:
-        parts = [review.summary]
-        if repeated:
-            parts.append(f"{len(repeated)} finding(s) already commented on an earlier push are not repeated.")
-        for heading, items in (
-            ("Outside the diff (not commentable inline on GitHub)", outside),
-            ("GitHub refused these inline comments", failed),
-        ):
-            if items:
-                parts.append(
-                    f"**{heading}:**\n" + "\n".join(f"- **{c.title}** — {c.path}:{c.line}" for c in items)
-                )
-        parts.append(SUMMARY_MARKER + run_marker)
-        return "\n\n".join(parts)
 
     async def _finish_check_run(
         self, gh: PacedGitHubAPI, repo: str, run_id: int | None, review: Review, config: RepoConfig
