@@ -14,11 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.analyzers.ruff import name_reference
+from bot.analyzers import traits_of
 from bot.model import Change, ChangedFile, FilterMode, Finding
-
-# Findings that name something left unused: ruff F401 (import) and F841 (local variable).
-LEFT_UNUSED = {("ruff", "F401"), ("ruff", "F841")}
 
 
 @dataclass(frozen=True)
@@ -63,9 +60,12 @@ def left_unused_by_change(finding: Finding, file: ChangedFile) -> bool:
     """Whether a line the change removed (outside comments and imports) used the name this
     finding calls unused."""
     name = finding.fields.get("name")
-    if (finding.tool, finding.rule_id) not in LEFT_UNUSED or not name or not file.removed_text:
+    traits = traits_of(finding.tool)
+    if finding.rule_id not in traits.unused_name_rules or traits.name_reference is None:
         return False
-    used = name_reference(name)
+    if not name or not file.removed_text:
+        return False
+    used = traits.name_reference(name)
     return any(used.search(line.split("#", 1)[0]) for line in file.removed_text if not _is_import(line))
 
 

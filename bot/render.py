@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.analyzers import traits_of
 from bot.filter import Anchored
 from bot.model import Category, Change, Comment, Finding, Review, Severity
 from bot.resources import data_path
@@ -23,8 +24,6 @@ VERDICT_CLEAN = "No security defects are detected in the code."
 _CALL = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
 _DEF = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+(\w+)")
 _NEUTRAL = {"call": "this call", "name": "this name", "arg": "this argument", "code": "this line"}
-# When several tools report one concern on one line, whose words are posted.
-_TOOL_PREFERENCE = {"semgrep": 0, "bandit": 1, "ruff": 2}
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class Catalog:
             title=finding.fields.get("test_name") or finding.rule_id,
             why=finding.message or f"{finding.tool} reports `{finding.rule_id}` on this line.",
             fix=f"See the {finding.tool} documentation for `{finding.rule_id}`.",
-            category=Category.QUALITY if finding.tool == "ruff" else Category.SECURITY,
+            category=traits_of(finding.tool).category,
         )
 
 
@@ -125,7 +124,7 @@ def fingerprint(finding: Finding, lines: list[str], occurrence: int = 0) -> str:
 
 def footer(finding: Finding, also: list[str]) -> str:
     parts = [f"patchwarden · {finding.tool} {finding.rule_id}", f"severity {finding.severity}"]
-    if finding.tool != "ruff":
+    if traits_of(finding.tool).reports_confidence:
         parts.append(f"confidence {finding.confidence}")
     if also:
         parts.append("also reported as " + ", ".join(also))
@@ -154,7 +153,7 @@ def build_comments(anchored: list[Anchored], change: Change, catalog: Catalog) -
     occurrences: dict[tuple[str, ...], int] = {}
     comments = []
     for (path, _line, _concern), items in groups.items():
-        items.sort(key=lambda a: (_TOOL_PREFERENCE.get(a.finding.tool, 9), -a.finding.severity.rank))
+        items.sort(key=lambda a: (traits_of(a.finding.tool).precedence, -a.finding.severity.rank))
         lead = items[0]
         finding = lead.finding
         if path not in lines_cache:

@@ -19,6 +19,7 @@ from bot.analyzers.bandit_worker import BanditWorkerPool, WorkerFailure, WorkerU
 from bot.analyzers.base import (
     AnalyzerError,
     AnalyzerResult,
+    Traits,
     code_digest,
     run_json_tool,
     tool_identity,
@@ -32,6 +33,7 @@ OPTIONS = "--format json --quiet"  # what the CLI is given besides the files (an
 
 class BanditAnalyzer:
     name = "bandit"
+    traits = Traits(precedence=1)
 
     def __init__(self, warm: bool = True, pool: BanditWorkerPool | None = None) -> None:
         self.warm = warm

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from bot.model import Finding
+from bot.model import Category, Finding
 
 
 class AnalyzerError(RuntimeError):
@@ -48,8 +50,27 @@ class AnalyzerResult:
         return rest
 
 
+@dataclass(frozen=True)
+class Traits:
+    """What the platform-free stages (bot.filter, bot.render) need to know of a tool's reports,
+    declared by the analyzer so that adding one edits neither stage."""
+
+    #: When several tools report one concern on one line, the lowest precedence posts its words.
+    precedence: int = 9
+    #: The category of a rule the message catalog does not know.
+    category: Category = Category.SECURITY
+    #: Whether its findings carry a meaningful confidence (named in the comment footer).
+    reports_confidence: bool = True
+    #: Rule ids that call a name (``fields["name"]``) unused: a change that removed its last use
+    #: is responsible for the finding even on a line it did not touch (bot.filter).
+    unused_name_rules: frozenset[str] = frozenset()
+    #: How code refers to such a name, to find a removed use.
+    name_reference: Callable[[str], re.Pattern[str]] | None = None
+
+
 class Analyzer(Protocol):
     name: str
+    traits: ClassVar[Traits]
 
     def wants(self, path: str) -> bool:
         """Whether this analyzer should see the changed file at ``path``."""

@@ -14,8 +14,8 @@ import re
 from functools import cache
 from pathlib import Path
 
-from bot.analyzers.base import AnalyzerResult, code_digest, run_json_tool, tool_identity, tool_path
-from bot.model import Finding, Severity
+from bot.analyzers.base import AnalyzerResult, Traits, code_digest, run_json_tool, tool_identity, tool_path
+from bot.model import Category, Finding, Severity
 
 SELECT = ("F401", "F811", "F821", "F823", "F841", "F632")
 SYNTAX_ERROR = "syntax-error"
@@ -26,6 +26,13 @@ _TYPE_COMMENT = re.compile(r"#\s*type:(?!\s*ignore\b)(.*)$", re.MULTILINE)
 
 class RuffAnalyzer:
     name = "ruff"
+    traits = Traits(
+        precedence=2,
+        category=Category.QUALITY,
+        reports_confidence=False,
+        unused_name_rules=frozenset({"F401", "F841"}),  # an import, a local variable
+        name_reference=lambda name: name_reference(name),
+    )
 
     def __init__(self, builtins: tuple[str, ...] = ("_",), target_version: str = "py311") -> None:
         # OpenStack projects install gettext's ``_`` as a builtin.

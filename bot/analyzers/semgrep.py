@@ -34,6 +34,7 @@ import yaml
 from bot.analyzers.base import (
     AnalyzerError,
     AnalyzerResult,
+    Traits,
     code_digest,
     run_json_tool,
     tool_identity,
@@ -77,6 +78,7 @@ def message_pattern(template: str) -> re.Pattern[str]:
 
 class SemgrepAnalyzer:
     name = "semgrep"
+    traits = Traits(precedence=0)  # its rules' words are written for this bot: they win
 
     def __init__(
         self,
