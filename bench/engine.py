@@ -105,7 +105,7 @@ class ChangeSpec:
         return sum(len(f.added_lines) for f in self.files)
 
     def change(self) -> Change:
-        return Change(files=[f.changed_file() for f in self.files], title=self.name)
+        return Change(files=[f.changed_file() for f in self.files])
 
 
 def fetch_release(version: str) -> Path:
@@ -330,7 +330,7 @@ class Sample:
     self_start_mb: float = 0.0  # its RSS just before the measured call
     keys: list[Key] = field(default_factory=list)  # raw findings (alone) or kept comments (pipeline)
     errors: list[str] = field(default_factory=list)
-    in_pipeline: dict[str, float] = field(default_factory=dict)  # engine.last_timings.analyzers
+    in_pipeline: dict[str, float] = field(default_factory=dict)  # review.timings
     # The pipeline's timeline: review start -> first analyzer started (workspace, config) -> last
     # analyzer finished -> review returned (filter, render). before + analyzers + after = wall.
     before: float = 0.0
@@ -370,7 +370,7 @@ async def _measure(bench: Bench, spec: ChangeSpec, kind: str, sample: Sample) ->
         sample.wall = finished - started
         sample.keys = sorted((c.finding.rule_id, c.path, c.line) for c in review.all_comments)
         sample.errors = list(review.errors)
-        sample.in_pipeline = dict(engine.last_timings.analyzers)
+        sample.in_pipeline = dict(review.timings)
         spans = [span for a in engine.analyzers if isinstance(a, Timed) for span in a.spans]
         if spans:
             first, last = min(a for a, _ in spans), max(b for _, b in spans)
@@ -502,7 +502,7 @@ def walls(ps: list[Paired], kind: str) -> list[float]:
 
 
 def inside(ps: list[Paired], kind: str, analyzer: str) -> list[float]:
-    """Seconds of ``analyzer`` inside pipeline ``kind`` (engine.last_timings)."""
+    """Seconds of ``analyzer`` inside pipeline ``kind`` (review.timings)."""
     return values(ps, lambda p: p.by_kind[kind].in_pipeline.get(analyzer, float("nan")))
 
 

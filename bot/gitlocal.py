@@ -98,8 +98,7 @@ def change_from_git(repo: Path, base: str | None = None, head: str | None = None
         d.changed_file(blobs.get(d.path) if d.status not in (FileStatus.DELETED, FileStatus.BINARY) else None)
         for d in diffs
     ]
-    title = git(repo, "log", "-1", "--format=%s", head_sha).decode(errors="replace").strip()
-    return Change(files=files, title=title, base=base_sha, head=head_sha)
+    return Change(files=files, base=base_sha, head=head_sha)
 
 
 def read_file_at(repo: Path, rev: str, path: str) -> bytes | None:

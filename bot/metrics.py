@@ -117,6 +117,20 @@ REVIEW_SECONDS = Histogram(
     buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
     registry=REGISTRY,
 )
+#: Label values are analyzer names (a fixed set: the engine's analyzers), never input.
+ANALYZER_SECONDS = Histogram(
+    "patchwarden_analyzer_seconds",
+    "One analyzer's run on one change",
+    ["analyzer"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
+    registry=REGISTRY,
+)
+PIPELINE_SECONDS = Histogram(
+    "patchwarden_pipeline_seconds",
+    "One review in the engine (workspace, analyzers, filter, render)",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
+    registry=REGISTRY,
+)
 COMMENTS = Counter(
     "patchwarden_comments_posted_total", "Inline comments posted", ["platform"], registry=REGISTRY
 )

@@ -99,7 +99,6 @@ class Change:
     """What one review looks at: the changed files of one patchset / pull-request head."""
 
     files: list[ChangedFile]
-    title: str = ""
     base: str = ""
     head: str = ""
     errors: list[str] = field(default_factory=list)  # files the adapter could not fetch, and why
@@ -159,6 +158,7 @@ class Review:
     comments: list[Comment]  # to post inline (capped)
     overflow: list[Comment]  # kept findings beyond the inline cap, listed in the summary only
     errors: list[str]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per analyzer, this review only
 
     @property
     def all_comments(self) -> list[Comment]:

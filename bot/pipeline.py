@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot import metrics
 from bot.analyzers import (
     Analyzer,
     AnalyzerError,
@@ -33,12 +33,6 @@ from bot.workspace import Workspace
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Timings:
-    analyzers: dict[str, float] = field(default_factory=dict)
-    total: float = 0.0
-
-
 class Engine:
     """Holds the analyzers and the catalog; ``await engine.review(change, config)``."""
 
@@ -53,7 +47,6 @@ class Engine:
         self.catalog = catalog
         self.settings = settings
         self.cache = cache  # per-file analyzer results by content (bot.cache); None: always run
-        self.last_timings = Timings()
 
     @classmethod
     def from_settings(
@@ -100,7 +93,7 @@ class Engine:
                 continue
             files.append(f)
         findings: list[Finding] = []
-        timings = Timings()
+        timings: dict[str, float] = {}
         with Workspace(files) as ws:
             errors += ws.errors
             enabled = [a for a in self.analyzers if getattr(config.analyzers, a.name, True)]
@@ -112,7 +105,8 @@ class Engine:
         for result in results:
             findings += result.findings
             errors += result.errors
-            timings.analyzers[result.tool] = result.seconds
+            timings[result.tool] = result.seconds
+            metrics.ANALYZER_SECONDS.labels(result.tool).observe(result.seconds)
         findings += removed_masking(files)  # masking taken off a log call: seen only in the diff
         by_path = {f.path: f.text().splitlines() for f in files}
         kept = [
@@ -124,8 +118,8 @@ class Engine:
         anchored = select(kept, change, config.filter_mode)
         comments = build_comments(anchored, change, self.catalog)
         review = make_review(comments, errors, config.max_inline_comments, reviewed_files=len(files))
-        timings.total = time.monotonic() - started
-        self.last_timings = timings
+        review.timings = timings
+        metrics.PIPELINE_SECONDS.observe(time.monotonic() - started)
         return review
 
     async def _run_cached(

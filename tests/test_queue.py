@@ -10,6 +10,19 @@ import time
 from bot.server.queue import ALREADY_REVIEWED, DUPLICATE_DELIVERY, JobQueue, JobRequest
 
 
+async def seen_delivery(q: JobQueue, delivery_id: str) -> bool:
+    """Record a webhook delivery id as an enqueue does; True if it was recorded before."""
+
+    def op() -> bool:
+        cur = q._db.execute(
+            "INSERT OR IGNORE INTO deliveries(delivery_id, received) VALUES (?, ?)",
+            (delivery_id, time.time()),
+        )
+        return cur.rowcount == 0
+
+    return await q._run(op)
+
+
 async def test_newer_job_supersedes_pending_one_with_the_same_key(tmp_path):
     q = JobQueue(tmp_path / "q.sqlite3")
     first = await q.enqueue("github", JobRequest("review", "github:o/r#1", {"head": "a"}))
@@ -131,7 +144,7 @@ async def test_pruning_deletes_in_batches(tmp_path, monkeypatch):
     q = JobQueue(tmp_path / "q.sqlite3")
     for n in range(8):
         await finished(q, "k", f"r{n}")
-        assert await q.seen_delivery(f"d{n}") is False
+        assert await seen_delivery(q, f"d{n}") is False
     deleted = await q.prune(now=time.time() + 30 * DAY)
     assert deleted == {"jobs": 7, "deliveries": 8}
     assert [j["state"] for j in await q.jobs()] == ["done"]
@@ -147,17 +160,17 @@ async def test_delivery_ids_are_kept_long_enough_for_redeliveries(tmp_path):
     assert (await q.prune())["deliveries"] == 1
     again = await q.enqueue("github", JobRequest("review", "k-recent", {}), delivery_id="recent")
     assert (again.job_id, again.skipped) == (None, DUPLICATE_DELIVERY)
-    assert await q.seen_delivery("recent") is True
+    assert await seen_delivery(q, "recent") is True
     q.close()
 
     # A short job retention never shortens the delivery window below GitHub's redelivery window.
     short = JobQueue(path, retention_days=1)
-    assert await short.seen_delivery("two-days") is False
-    assert await short.seen_delivery("nine-days") is False
+    assert await seen_delivery(short, "two-days") is False
+    assert await seen_delivery(short, "nine-days") is False
     backdate(path, "deliveries", "delivery_id = ?", ("two-days",), days=2)
     backdate(path, "deliveries", "delivery_id = ?", ("nine-days",), days=9)
     assert (await short.prune())["deliveries"] == 2  # nine-days, and recent (13 days)
-    assert await short.seen_delivery("two-days") is True
+    assert await seen_delivery(short, "two-days") is True
     again = await short.enqueue("github", JobRequest("review", "k", {}), delivery_id="two-days")
     assert again.skipped == DUPLICATE_DELIVERY
 

@@ -96,18 +96,6 @@ class JobQueue:
             return fn(*args)
 
     # -- producer side -------------------------------------------------------------------
-    async def seen_delivery(self, delivery_id: str) -> bool:
-        """Record a webhook delivery id; True if it was recorded before (a redelivery)."""
-
-        def op() -> bool:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO deliveries(delivery_id, received) VALUES (?, ?)",
-                (delivery_id, time.time()),
-            )
-            return cur.rowcount == 0
-
-        return await self._run(op)
-
     async def enqueue(self, platform: str, request: JobRequest, delivery_id: str | None = None) -> Enqueued:
         """Add a job; pending jobs with the same key are superseded.
 

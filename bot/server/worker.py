@@ -202,5 +202,5 @@ class Workers:
             raise
         log.info(
             "job %s (%s): %d comments, %d errors, analyzers %s",
-            job.id, target.key, len(review.all_comments), len(review.errors), self.engine.last_timings.analyzers,
+            job.id, target.key, len(review.all_comments), len(review.errors), review.timings,
         )  # fmt: skip
