@@ -117,3 +117,11 @@ def test_the_summary_says_what_was_not_repeated():
     result = plan(review(comment("f1"), comment("f2")), [Thread("f1", 1, "a.py")])
     text = summary_message(review(), result, [], platform="GitHub", revision_word="push", footer="x")
     assert "1 finding(s) already commented on an earlier push are not repeated." in text
+
+
+def test_skip_lists_match_the_same_way_on_every_platform():
+    from bot.platforms.base import skip_listed
+
+    assert skip_listed("OpenStack/Nova", ["openstack/*"])  # GitHub and Gerrit alike
+    assert skip_listed("openstack/nova", ["OpenStack/Nova"])
+    assert not skip_listed("openstack/nova", ["openstack/cinder", "other/*"])

@@ -8,7 +8,8 @@ platform's event sources (webhook routes, an event stream) hand their jobs to.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+import fnmatch
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +25,12 @@ def one_line(text: str, limit: int = REASON_MAX) -> str:
     """``text`` on one line, at most ``limit`` characters (for answers and log lines)."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def skip_listed(name: str, patterns: Iterable[str]) -> bool:
+    """Whether ``name`` (a repository, a project) matches one of the operator's skip globs:
+    fnmatch patterns, case-insensitive on every platform."""
+    return any(fnmatch.fnmatchcase(name.lower(), pattern.lower()) for pattern in patterns)
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import fnmatch
 import hmac
 import json
 import logging
@@ -46,6 +45,7 @@ from bot.platforms.base import (
     TransientError,
     Wants,
     WebhookError,
+    skip_listed,
 )
 from bot.platforms.changes import FileEntry, load_files
 from bot.platforms.commands import CommandLimits, admit
@@ -300,7 +300,7 @@ class GerritPlatform:
     async def prepare(self, job: Job) -> GerritTarget:
         payload = GerritJob.of(job.payload)
         project, number = payload.project, int(payload.number)
-        if any(fnmatch.fnmatchcase(project, pattern) for pattern in self.settings.skip_projects):
+        if skip_listed(project, self.settings.skip_projects):
             raise Skip(f"{project} is in gerrit.skip_projects")
         info = await self.rest.get_json(
             f"/changes/{_cid(project, number)}", params=[("o", "CURRENT_REVISION")]

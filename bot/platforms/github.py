@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import fnmatch
 import logging
 import random
 import re
@@ -46,6 +45,7 @@ from bot.platforms.base import (
     TransientError,
     Wants,
     WebhookError,
+    skip_listed,
 )
 from bot.platforms.changes import FileEntry, load_files
 from bot.platforms.commands import CommandLimits, SlidingWindow, admit
@@ -372,9 +372,7 @@ class GitHubPlatform:
     async def prepare(self, job: Job) -> GitHubTarget:
         payload = GitHubJob.of(job.payload)
         repo, number = payload.repo, int(payload.number)
-        if any(
-            fnmatch.fnmatchcase(repo.lower(), pattern.lower()) for pattern in self.settings.skip_repositories
-        ):
+        if skip_listed(repo, self.settings.skip_repositories):
             raise Skip(f"{repo} is in github.skip_repositories")
         gh = await self.api_for(payload.installation_id)
         try:
