@@ -33,7 +33,6 @@ import os
 import platform
 import random
 import resource
-import statistics
 import subprocess
 import sys
 import tarfile
@@ -46,6 +45,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):  # run as a script (bench/engine.py): the repository is importable too
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stats import median, p90
 from bot.analyzers import Analyzer, AnalyzerResult, SemgrepAnalyzer
 from bot.config import RepoConfig, load_settings
 from bot.diff import diff_contents
@@ -425,16 +428,6 @@ def measure(bench: Bench, spec: ChangeSpec, kind: str, run: int) -> Sample:
 
 # --------------------------------------------------------------------------------------------
 # Statistics and the report
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def p90(values: Sequence[float]) -> float:
-    if len(values) < 2:
-        return median(values)
-    return statistics.quantiles(values, n=10, method="inclusive")[-1]
 
 
 def num(value: float) -> str:

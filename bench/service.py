@@ -29,7 +29,8 @@ What it measures (all on 127.0.0.1; nothing leaves the machine):
   records the review.
 
 Where the time goes is read from the fakes' request stamps (webhook -> first API call of the job,
-first API call -> review) and from the ``analyzers {...}`` timings the service logs per job.
+first API call -> review) and from the service's ``patchwarden_analyzer_seconds`` metric, read
+before and after each job (jobs run one at a time there).
 
 Percentiles interpolate linearly between samples; with 20 samples p99 is close to the maximum.
 The fakes, the benchmark and the service share this machine's CPUs. Bounded: every wait has a
@@ -39,7 +40,6 @@ timeout, and no new run starts after ``--max-seconds``.
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
 import contextlib
 import datetime as dt
@@ -55,14 +55,16 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from bench.stats import median, percentile
 from bot.config import load_settings
 from tests.fakes.gerrit import FakeGerrit, generate_ssh_keypair
 from tests.fakes.github import FakeGitHub
@@ -76,413 +78,22 @@ REVIEW_TIMEOUT = 120.0  # seconds to wait for any one review
 T = TypeVar("T")
 
 # ------------------------------------------------------------------------------------------------
-# The typical change: four Nova-like files (two modified, two added), ~340 added lines, a handful
-# of findings (unused import, shell=True with a formatted command, MD5 on a token, a token
-# compared with ==, a password in a debug log, verify=False, yaml.load). The tests file's asserts
-# are skipped by the default path rules.
+# The typical change (bench/inputs/typical-change/{base,head}/): four Nova-like files (two
+# modified, two added), ~280 added lines, a handful of findings (unused import, shell=True with a
+# formatted command, MD5 on a token, a token compared with ==, a password in a debug log,
+# verify=False, yaml.load). The tests file's asserts are skipped by the default path rules.
 # ------------------------------------------------------------------------------------------------
 
-LICENSE = """\
-# Copyright 2024 OpenStack Foundation
-#
-#    Licensed under the Apache License, Version 2.0 (the "License"); you may
-#    not use this file except in compliance with the License. You may obtain
-#    a copy of the License at
-#
-#         http://www.apache.org/licenses/LICENSE-2.0
-#
-#    Unless required by applicable law or agreed to in writing, software
-#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
-#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
-#    License for the specific language governing permissions and limitations
-#    under the License.
-"""
+INPUTS = Path(__file__).resolve().parent / "inputs" / "typical-change"
 
-FS_BASE = (
-    LICENSE
-    + '''
-"""Filesystem helpers that need root, run in the privsep daemon."""
 
-import os
+def _tree(side: str) -> dict[str, bytes]:
+    root = INPUTS / side
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
-from oslo_concurrency import processutils
-from oslo_log import log as logging
-from oslo_utils import fileutils
 
-import nova.privsep
-
-
-LOG = logging.getLogger(__name__)
-
-
-@nova.privsep.sys_admin_pctxt.entrypoint
-def mount(fstype, export, mountpoint, options=None):
-    cmd = ['mount']
-    if fstype:
-        cmd.extend(['-t', fstype])
-    if options is not None:
-        cmd.extend(options)
-    cmd.extend([export, mountpoint])
-    return processutils.execute(*cmd)
-
-
-@nova.privsep.sys_admin_pctxt.entrypoint
-def umount(mountpoint):
-    processutils.execute('umount', mountpoint, attempts=3, delay_on_retry=True)
-
-
-@nova.privsep.sys_admin_pctxt.entrypoint
-def lvremove(path):
-    processutils.execute('lvremove', '-f', path, attempts=3)
-
-
-@nova.privsep.sys_admin_pctxt.entrypoint
-def blockdev_size(path):
-    out, _err = processutils.execute('blockdev', '--getsize64', path)
-    return int(out.strip())
-
-
-@nova.privsep.sys_admin_pctxt.entrypoint
-def clear(path, volume_size, shred=False):
-    cmd = ['shred']
-    if shred:
-        cmd.extend(['-n3'])
-    else:
-        cmd.extend(['-n0', '-z'])
-    cmd.extend(['-s%d' % volume_size, path])
-    processutils.execute(*cmd)
-
-
-def ensure_mountpoint(mountpoint):
-    if not os.path.isdir(mountpoint):
-        fileutils.ensure_tree(mountpoint)
-'''
-)
-
-FS_HEAD = (
-    FS_BASE.replace("import os\n", "import os\nimport shutil\n")
-    + '''
-
-@nova.privsep.sys_admin_pctxt.entrypoint
-def mount_quobyte(volume, mnt_base, configfile=None):
-    """Mount a Quobyte volume with the mount.quobyte helper."""
-    fileutils.ensure_tree(mnt_base)
-    command = 'mount.quobyte --disable-xattrs %s %s' % (volume, mnt_base)
-    if configfile:
-        command += ' -c %s' % configfile
-    LOG.debug('Mounting volume %s at mount point %s', volume, mnt_base)
-    processutils.execute(command, shell=True)
-
-
-@nova.privsep.sys_admin_pctxt.entrypoint
-def resize2fs(image, check_exit_code, size=None):
-    if size:
-        cmd = ['resize2fs', image, size]
-    else:
-        cmd = ['resize2fs', image]
-    processutils.execute(*cmd, check_exit_code=check_exit_code)
-
-
-@nova.privsep.sys_admin_pctxt.entrypoint
-def e2fsck(image, flags='-fp'):
-    processutils.execute('e2fsck', flags, image, check_exit_code=[0, 1, 2])
-
-
-def list_partitions(device):
-    """Return (number, start, size, fstype, name, flags) for each partition of device."""
-    out, _err = processutils.execute('parted', '--script', '--machine', device, 'unit', 's', 'print')
-    lines = [line for line in out.split('\\n') if line]
-    partitions = []
-    LOG.debug('Partitions:')
-    for line in lines[2:]:
-        line = line.rstrip(';')
-        num, start, end, size, fstype, name, flags = line.split(':')
-        num = int(num)
-        start = int(start.rstrip('s'))
-        end = int(end.rstrip('s'))
-        size = int(size.rstrip('s'))
-        LOG.debug('  %(num)s: %(fstype)s %(size)d sectors', {'num': num, 'fstype': fstype, 'size': size})
-        partitions.append((num, start, size, fstype, name, flags))
-    return partitions
-
-
-def is_mounted(mountpoint, source=None):
-    """Whether mountpoint (optionally from source) appears in /proc/mounts."""
-    try:
-        with open('/proc/mounts') as mounts:
-            for entry in mounts:
-                fields = entry.split()
-                if len(fields) < 2:
-                    continue
-                if fields[1] == mountpoint and (source is None or fields[0] == source):
-                    return True
-    except OSError as exc:
-        LOG.warning('Could not read /proc/mounts: %s', exc)
-    return False
-'''
-)
-
-TOKEN_AUTH = (
-    LICENSE
-    + '''
-"""Validate console tokens presented to the websocket proxy by the compute node."""
-
-import hashlib
-import time
-
-from oslo_log import log as logging
-from oslo_serialization import jsonutils
-import requests
-
-from nova import exception
-from nova.i18n import _
-import nova.conf
-
-
-CONF = nova.conf.CONF
-LOG = logging.getLogger(__name__)
-
-_CACHE_TTL = 30
-_MASK = '***'
-
-
-class TokenCache(object):
-    """A small in-memory cache of validated console tokens."""
-
-    def __init__(self, ttl=_CACHE_TTL):
-        self._ttl = ttl
-        self._entries = {}
-
-    def get(self, key):
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        expires, value = entry
-        if expires < time.monotonic():
-            del self._entries[key]
-            return None
-        return value
-
-    def put(self, key, value):
-        self._entries[key] = (time.monotonic() + self._ttl, value)
-
-    def purge(self):
-        now = time.monotonic()
-        for key in [k for k, (expires, _v) in self._entries.items() if expires < now]:
-            del self._entries[key]
-
-
-class ConsoleTokenValidator(object):
-    """Ask the console auth endpoint of the cell whether a token is valid."""
-
-    def __init__(self, endpoint, username, password, cache=None):
-        self.endpoint = endpoint.rstrip('/')
-        self.username = username
-        self.password = password
-        self.cache = cache or TokenCache()
-
-    def _cache_key(self, token):
-        return hashlib.md5(token.encode('utf-8')).hexdigest()
-
-    def _fetch(self, token):
-        LOG.debug('Validating console token as %s with password %s', self.username, self.password)
-        url = '%s/os-console-auth-tokens/%s' % (self.endpoint, token)
-        resp = requests.get(url, auth=(self.username, self.password), timeout=10, verify=False)
-        if resp.status_code == 404:
-            raise exception.InvalidToken(token=_MASK)
-        resp.raise_for_status()
-        return jsonutils.loads(resp.text)['console']
-
-    def validate(self, token, expected_token=None):
-        """Return the console connection info for a valid token."""
-        if not token:
-            raise exception.InvalidToken(token=_MASK)
-        if expected_token is not None and expected_token == token:
-            LOG.debug('Token matches the one issued for this session')
-        key = self._cache_key(token)
-        info = self.cache.get(key)
-        if info is None:
-            info = self._fetch(token)
-            self.cache.put(key, info)
-        if info.get('instance_uuid') is None:
-            raise exception.InvalidToken(token=_MASK)
-        return info
-
-    def check_port(self, info, port):
-        """The proxy only connects to the port the token was issued for."""
-        if int(info.get('port', -1)) != int(port):
-            msg = _('Token was issued for port %(expected)s, not %(port)s') % {
-                'expected': info.get('port'), 'port': port}
-            raise exception.ValidationError(detail=msg)
-        return True
-
-
-def get_validator():
-    conf = CONF.console
-    return ConsoleTokenValidator(conf.auth_endpoint, conf.auth_username, conf.auth_password)
-'''
-)
-
-METADATA_BASE = (
-    LICENSE
-    + '''
-"""Image properties that drive how a guest is built."""
-
-import collections
-
-from oslo_log import log as logging
-from oslo_utils import strutils
-
-from nova import exception
-
-
-LOG = logging.getLogger(__name__)
-
-ImageHints = collections.namedtuple('ImageHints', ['machine_type', 'disk_bus', 'vif_model', 'secure_boot'])
-
-_BOOL_PROPS = ('os_secure_boot', 'hw_vif_multiqueue_enabled', 'hw_qemu_guest_agent')
-
-
-def _bool(value):
-    return strutils.bool_from_string(value, strict=True)
-
-
-def image_hints(properties):
-    """Extract the guest-building hints from a dict of image properties."""
-    for name in _BOOL_PROPS:
-        if name in properties:
-            try:
-                _bool(properties[name])
-            except ValueError:
-                raise exception.InvalidImagePropertyValue(name=name, value=properties[name])
-    return ImageHints(
-        machine_type=properties.get('hw_machine_type'),
-        disk_bus=properties.get('hw_disk_bus'),
-        vif_model=properties.get('hw_vif_model'),
-        secure_boot=_bool(properties.get('os_secure_boot', 'false')),
-    )
-'''
-)
-
-METADATA_HEAD = (
-    METADATA_BASE.replace("import collections\n", "import collections\n\nimport yaml\n")
-    + '''
-
-_ALLOWED_BUS = frozenset(['virtio', 'scsi', 'ide', 'usb', 'sata'])
-_ALLOWED_VIF = frozenset(['virtio', 'e1000', 'e1000e', 'rtl8139', 'ne2k_pci', 'pcnet'])
-
-
-def load_property_overrides(text):
-    """Parse the operator's YAML document of per-image property overrides."""
-    data = yaml.load(text, Loader=yaml.FullLoader) or {}
-    if not isinstance(data, dict):
-        raise exception.InvalidImagePropertyValue(name='overrides', value=type(data).__name__)
-    overrides = {}
-    for image_id, props in data.items():
-        if not isinstance(props, dict):
-            LOG.warning('Ignoring overrides for image %s: not a mapping', image_id)
-            continue
-        overrides[str(image_id)] = {str(k): str(v) for k, v in props.items()}
-    return overrides
-
-
-def merged_hints(image_id, properties, overrides):
-    """Image hints after the operator's overrides for this image are applied."""
-    merged = dict(properties)
-    merged.update(overrides.get(image_id, {}))
-    hints = image_hints(merged)
-    if hints.disk_bus is not None and hints.disk_bus not in _ALLOWED_BUS:
-        raise exception.InvalidImagePropertyValue(name='hw_disk_bus', value=hints.disk_bus)
-    if hints.vif_model is not None and hints.vif_model not in _ALLOWED_VIF:
-        raise exception.InvalidImagePropertyValue(name='hw_vif_model', value=hints.vif_model)
-    return hints
-
-
-def describe(hints):
-    parts = []
-    for name, value in hints._asdict().items():
-        if value is not None:
-            parts.append('%s=%s' % (name, value))
-    return ', '.join(parts) or 'defaults'
-'''
-)
-
-TOKEN_AUTH_TESTS = (
-    LICENSE
-    + """
-from unittest import mock
-
-from nova.console.securityproxy import token_auth
-from nova import exception
-from nova import test
-
-
-class TokenCacheTestCase(test.NoDBTestCase):
-
-    def test_put_get(self):
-        cache = token_auth.TokenCache(ttl=30)
-        cache.put('k', {'port': 5900})
-        self.assertEqual({'port': 5900}, cache.get('k'))
-
-    @mock.patch('time.monotonic')
-    def test_expired(self, mock_time):
-        mock_time.return_value = 100
-        cache = token_auth.TokenCache(ttl=30)
-        cache.put('k', 'v')
-        mock_time.return_value = 200
-        self.assertIsNone(cache.get('k'))
-
-    @mock.patch('time.monotonic')
-    def test_purge(self, mock_time):
-        mock_time.return_value = 100
-        cache = token_auth.TokenCache(ttl=30)
-        cache.put('a', 1)
-        mock_time.return_value = 120
-        cache.put('b', 2)
-        mock_time.return_value = 140
-        cache.purge()
-        assert 'a' not in cache._entries
-        assert 'b' in cache._entries
-
-
-class ConsoleTokenValidatorTestCase(test.NoDBTestCase):
-
-    def setUp(self):
-        super(ConsoleTokenValidatorTestCase, self).setUp()
-        self.validator = token_auth.ConsoleTokenValidator(
-            'http://cell1.example.org:8774/', 'nova', 'secretpass')
-
-    def test_empty_token(self):
-        self.assertRaises(exception.InvalidToken, self.validator.validate, '')
-
-    @mock.patch.object(token_auth.ConsoleTokenValidator, '_fetch')
-    def test_validate_cached(self, mock_fetch):
-        mock_fetch.return_value = {'instance_uuid': 'abc', 'port': 5900}
-        self.validator.validate('tok')
-        self.validator.validate('tok')
-        mock_fetch.assert_called_once_with('tok')
-
-    @mock.patch.object(token_auth.ConsoleTokenValidator, '_fetch')
-    def test_validate_no_instance(self, mock_fetch):
-        mock_fetch.return_value = {'port': 5900}
-        self.assertRaises(exception.InvalidToken, self.validator.validate, 'tok')
-
-    def test_check_port(self):
-        assert self.validator.check_port({'port': '5900'}, 5900)
-        self.assertRaises(exception.ValidationError, self.validator.check_port, {'port': 5901}, 5900)
-"""
-)
-
-CHANGE_BASE: dict[str, bytes] = {
-    "nova/privsep/fs_helpers.py": FS_BASE.encode(),
-    "nova/virt/image_hints.py": METADATA_BASE.encode(),
-}
-CHANGE_HEAD: dict[str, bytes] = {
-    "nova/privsep/fs_helpers.py": FS_HEAD.encode(),
-    "nova/virt/image_hints.py": METADATA_HEAD.encode(),
-    "nova/console/securityproxy/token_auth.py": TOKEN_AUTH.encode(),
-    "nova/tests/unit/console/test_token_auth.py": TOKEN_AUTH_TESTS.encode(),
-}
+CHANGE_BASE: dict[str, bytes] = _tree("base")
+CHANGE_HEAD: dict[str, bytes] = _tree("head")
 
 
 def change_size() -> tuple[int, int, int]:
@@ -551,17 +162,6 @@ async def wait_idle(session: aiohttp.ClientSession, url: str, timeout: float = 6
     raise TimeoutError(f"service not idle after {timeout:g} s")
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    pos = (len(ordered) - 1) * q / 100
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
 def fmt(seconds: float) -> str:
     if math.isnan(seconds):
         return "-"
@@ -586,25 +186,24 @@ class Results:
         self.rows.append(Row(label, list(values), single))
 
 
-ANALYZERS_LOG = re.compile(
-    r"job \d+ \((?P<key>[^)]*)\): (?P<comments>\d+) comments, \d+ errors, analyzers (?P<t>\{.*\})"
-)
+async def analyzer_seconds(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """Seconds spent so far per analyzer, from the service's /metrics (patchwarden_analyzer_seconds)."""
+    async with session.get(url + "/metrics") as resp:
+        text = await resp.text()
+    return {
+        sample.labels["analyzer"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "patchwarden_analyzer_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_sum")
+    }
 
 
-def analyzer_timings(log: Path) -> dict[str, tuple[int, dict[str, float]]]:
-    """Per job key (as the service logs it): (inline comments, seconds per analyzer)."""
-    out: dict[str, tuple[int, dict[str, float]]] = {}
-    if not log.exists():
-        return out
-    for line in log.read_text(errors="replace").splitlines():
-        match = ANALYZERS_LOG.search(line)
-        if match:
-            out[match["key"]] = (int(match["comments"]), ast.literal_eval(match["t"]))
-    return out
-
-
-def median(values: Iterable[float]) -> float:
-    return percentile(list(values), 50)
+def since(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """What one job added (jobs run one at a time here)."""
+    return {
+        name: value - before.get(name, 0.0) for name, value in after.items() if value > before.get(name, 0.0)
+    }
 
 
 def analyzer_note(per_job: list[dict[str, float]]) -> str:
@@ -695,6 +294,7 @@ async def github_bench(
         config, env = github_serve_setup(work, gh.url, TOKEN, "github", github={"bot_login": gh.bot_login})
         env["PATCHWARDEN_DATA_DIR"] = str(work / "github-data")
         measured: list[GitHubRun] = []
+        by_number: dict[int, dict[str, float]] = {}  # seconds per analyzer, from /metrics
         spawned = time.monotonic()
         serve = ServeProcess(config, env)
         try:
@@ -709,6 +309,7 @@ async def github_bench(
                             f"GitHub sequential stopped by --max-seconds after {len(measured)} runs"
                         )
                         break
+                    before = await analyzer_seconds(session, serve.url)
                     started, handler = await one(number, f"bench-seq-{number}")
                     stamp, review = await wait_for(
                         reviews, functools.partial(review_of, number), REVIEW_TIMEOUT, f"review of #{number}"
@@ -720,6 +321,7 @@ async def github_bench(
                         f"check run of #{number}",
                     )
                     await wait_idle(session, serve.url)
+                    by_number[number] = since(await analyzer_seconds(session, serve.url), before)
                     run = GitHubRun(
                         handler,
                         stamp - started,
@@ -766,8 +368,6 @@ async def github_bench(
             await asyncio.to_thread(serve.stop)
 
         # Where the time goes (one-at-a-time runs).
-        timings = analyzer_timings(serve.log)
-        by_number = {int(k.split("#")[1].split("@")[0]): t for k, t in timings.items()}
         per_job = [by_number.get(n) for n in sequential[: len(measured)]]
         if measured:
             comments = sorted({r.comments for r in measured})
@@ -780,7 +380,7 @@ async def github_bench(
                 f"webhook -> first API call of the job {fmt(median(pickups))} (max {fmt(max(pickups))})",
                 f"first API call -> review posted {fmt(median(r.review - r.pickup for r in measured))}",
             ]
-            analyzers = analyzer_note([t for _, t in filter(None, per_job)])
+            analyzers = analyzer_note([t for t in per_job if t])
             if analyzers:
                 parts.append(analyzers)
             parts.append(
@@ -852,6 +452,7 @@ async def gerrit_bench(
 
         serve = ServeProcess(config, env)
         measured: list[GerritRun] = []
+        timings: list[dict[str, float]] = []  # seconds per analyzer of each measured job, from /metrics
         try:
             await serve.wait_ready()
             await gerrit.wait_for_stream(1, timeout=30)
@@ -866,6 +467,7 @@ async def gerrit_bench(
                         files=CHANGE_HEAD, emit=False,
                     )  # fmt: skip
                     event = gerrit.patchset_created_event(change)
+                    before = await analyzer_seconds(session, serve.url)
                     started = time.monotonic()
                     gerrit.emit(event)
                     stamp, review = await wait_for(
@@ -884,13 +486,13 @@ async def gerrit_bench(
                         )
                     else:
                         measured.append(run)
+                        timings.append(since(await analyzer_seconds(session, serve.url), before))
                         log(f"gerrit {change.number}: review {fmt(run.review)}")
         finally:
             await asyncio.to_thread(serve.stop)
 
         results.add("Gerrit patchset-created (SSH) -> review posted", (r.review for r in measured))
         if measured:
-            timings = [t for _, t in analyzer_timings(serve.log).values()][1:]  # [0]: the cold one
             parts = [
                 f"event -> first REST call of the job {fmt(median(r.pickup for r in measured))}"
                 f" (max {fmt(max(r.pickup for r in measured))})",
