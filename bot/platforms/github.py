@@ -246,6 +246,8 @@ class GitHubPlatform:
         self._private_key = settings.private_key_file.read_bytes() if settings.private_key_file else None
         self._bot_login = settings.bot_login
         self._no_check_runs = False  # a credential refused once (403: not an App) is not asked again
+        self._check_runs_answered = False  # until then, one creation at a time (workers race otherwise)
+        self._check_run_probe = asyncio.Lock()
 
     # -- transport -----------------------------------------------------------------------
     def session(self) -> aiohttp.ClientSession:
@@ -480,7 +482,19 @@ class GitHubPlatform:
         self, gh: PacedGitHubAPI, repo: str, head: str, target: GitHubTarget
     ) -> int | None:
         """One run per job, found again by its ``external_id`` when an earlier try of this job may
-        have created it (a lost answer, a kill before the id was kept), so none is left open."""
+        have created it (a lost answer, a kill before the id was kept), so none is left open.
+        Until GitHub has answered one creation, creations wait for each other: concurrent workers
+        would otherwise each ask a credential that cannot create check runs."""
+        if self._check_runs_answered:
+            return await self._create_check_run(gh, repo, head, target)
+        async with self._check_run_probe:
+            run_id = await self._create_check_run(gh, repo, head, target)
+            self._check_runs_answered = run_id is not None or self._no_check_runs
+            return run_id
+
+    async def _create_check_run(
+        self, gh: PacedGitHubAPI, repo: str, head: str, target: GitHubTarget
+    ) -> int | None:
         if self._no_check_runs:
             return None
         external_id = f"patchwarden-job-{target.job_id}"
