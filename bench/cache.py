@@ -97,7 +97,7 @@ async def main(runs: int) -> int:
             started = time.perf_counter()
             review = await engine.review(ch, config)
             times[name].append(time.perf_counter() - started)
-            analyzers[name].append(dict(engine.last_timings.analyzers))
+            analyzers[name].append(dict(review.timings))
             if ch is change and seen(review) != expected:
                 mismatches += 1
                 print(f"MISMATCH in {name}, run {i}", file=sys.stderr)
