@@ -94,7 +94,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
         recovered = await queue.recover()
         if recovered:
             log.info("re-queued %d job(s) interrupted by a restart", recovered)
-        eng = engine or Engine.from_settings(settings.engine)
+        # Findings per file by content: a rescan or an unchanged file costs no analyzer run.
+        eng = engine or Engine.from_settings(
+            settings.engine, cache=settings.server.data_dir / "cache.sqlite3"
+        )
         workers = Workers(
             queue,
             eng,
