@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from bot.config import CommandSettings
 
 if TYPE_CHECKING:
-    from bot.platforms.base import JobRequest, Platform
+    from bot.platforms.base import Enqueued, EventSink, JobRequest, Platform
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +110,32 @@ async def admit(platform: Platform, request: JobRequest) -> str | None:
         except Exception as exc:  # the refusal stands whether or not the answer gets through
             log.warning("could not answer the refused command on %s: %r", request.key, exc)
     return refused
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one job an event asked for: queued or skipped (``enqueued``), or refused."""
+
+    job: JobRequest
+    enqueued: Enqueued | None = None
+    refused: str | None = None
+
+
+async def admit_and_queue(
+    platform: Platform, sink: EventSink, jobs: list[JobRequest], delivery: Callable[[int], str | None]
+) -> list[Outcome]:
+    """Every job of one event: commands through :func:`admit` first, then into the queue with
+    ``delivery(index)`` as its delivery id. A redelivered event stops at its first job (the rest
+    were queued with it the first time)."""
+    from bot.platforms.base import DUPLICATE_DELIVERY
+
+    outcomes: list[Outcome] = []
+    for index, job in enumerate(jobs):
+        if job.kind == "rescan" and (refused := await admit(platform, job)):
+            outcomes.append(Outcome(job, refused=refused))
+            continue
+        result = await sink.enqueue(platform.name, job, delivery(index))
+        outcomes.append(Outcome(job, enqueued=result))
+        if result.skipped == DUPLICATE_DELIVERY:
+            break
+    return outcomes

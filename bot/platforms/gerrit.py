@@ -48,7 +48,7 @@ from bot.platforms.base import (
     skip_listed,
 )
 from bot.platforms.changes import FileEntry, load_files
-from bot.platforms.commands import CommandLimits, admit
+from bot.platforms.commands import CommandLimits, admit_and_queue
 from bot.platforms.gerrit_events import SUBSCRIBED, GerritJob, decide, delivery_id, parse_event
 from bot.platforms.intake import not_ready, read_body, rejected
 from bot.platforms.publishing import Thread, plan, post_in_batches, summary_message
@@ -569,23 +569,21 @@ class GerritPlatform:
         metrics.EVENTS.labels(str(data.get("type"))).inc()
         if not decision.jobs:
             return f"ignored: {decision.ignored}"
-        outcomes = []
-        for job in decision.jobs:
-            if job.kind == "rescan" and (refused := await admit(self, job)):
-                outcomes.append(f"refused: {refused}")
-                continue
-            # Only the webhooks plugin redelivers; the SSH stream sends each event once, and two
-            # identical comments in one second would look like one delivery.
-            result = await self.sink.enqueue(
-                "gerrit", job, delivery_id(data) if source == "webhook" else None
-            )
-            if result.job_id is not None:
-                outcomes.append("queued")
+        # Only the webhooks plugin redelivers; the SSH stream sends each event once, and two
+        # identical comments in one second would look like one delivery.
+        delivery = delivery_id(data) if source == "webhook" else None
+        said = []
+        for outcome in await admit_and_queue(self, self.sink, decision.jobs, lambda _index: delivery):
+            result = outcome.enqueued
+            if result is None:
+                said.append(f"refused: {outcome.refused}")
+            elif result.job_id is not None:
+                said.append("queued")
             else:
-                outcomes.append(
+                said.append(
                     "duplicate" if result.skipped == DUPLICATE_DELIVERY else f"ignored: {result.skipped}"
                 )
-        return "; ".join(outcomes)
+        return "; ".join(said)
 
     async def webhook(self, request: web.Request) -> web.Response:
         """The webhooks plugin cannot sign: require the shared secret, compared in constant time.

@@ -48,7 +48,7 @@ from bot.platforms.base import (
     skip_listed,
 )
 from bot.platforms.changes import FileEntry, load_files
-from bot.platforms.commands import CommandLimits, SlidingWindow, admit
+from bot.platforms.commands import CommandLimits, SlidingWindow, admit_and_queue
 from bot.platforms.github_events import (
     GitHubJob,
     decide,
@@ -59,7 +59,7 @@ from bot.platforms.github_events import (
 )
 from bot.platforms.intake import not_ready, read_body, rejected
 from bot.platforms.publishing import Plan, Thread, plan, post_in_batches, summary_message
-from bot.platforms.retrying import policy
+from bot.platforms.retrying import header, policy, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -155,11 +155,11 @@ class PacedGitHubAPI(GitHubAPI):
         status = int(exception.status_code)
         headers = getattr(exception, "headers", None) or {}
         delay: float | None = None
-        if "retry-after" in {k.lower() for k in headers}:
-            value = next(v for k, v in headers.items() if k.lower() == "retry-after")
-            delay = float(value) if str(value).isdigit() else 60.0
-        elif status in (403, 429) and _header(headers, "x-ratelimit-remaining") == "0":
-            reset = float(_header(headers, "x-ratelimit-reset") or time.time() + 60)
+        if header(headers, "retry-after") is not None:
+            hint = retry_after(headers)
+            delay = 60.0 if hint is None else hint
+        elif status in (403, 429) and header(headers, "x-ratelimit-remaining") == "0":
+            reset = float(header(headers, "x-ratelimit-reset") or time.time() + 60)
             delay = max(0.0, reset - time.time()) + 1
         elif status == 429 or (status == 403 and "secondary rate limit" in str(exception).lower()):
             delay = self.secondary_wait * 2 ** (attempt - 1)
@@ -175,13 +175,6 @@ class PacedGitHubAPI(GitHubAPI):
         log.info("GitHub %s on %s %s; retrying in %.1f s (attempt %d)", status, method, url, delay, attempt)
         await asyncio.sleep(delay)
         return True
-
-
-def _header(headers: Any, name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 @dataclass
@@ -349,18 +342,22 @@ class GitHubPlatform:
             return web.json_response({"status": "ignored", "reason": reason})
         queued: list[int] = []
         skipped: list[str | None] = []
-        for index, job in enumerate(decision.jobs):
-            if job.kind == "rescan" and (refused := await admit(self, job)):
-                log.info("github %s %s: /rescan refused: %s", event.event, event.delivery_id, refused)
-                skipped.append(f"refused: {refused}")
-                continue
-            delivery = f"github:{event.delivery_id}" + (f":{index}" if index else "")
-            result = await self.sink.enqueue("github", job, delivery)
-            if result.skipped == DUPLICATE_DELIVERY:
+        outcomes = await admit_and_queue(
+            self, self.sink, decision.jobs,
+            lambda index: f"github:{event.delivery_id}" + (f":{index}" if index else ""),
+        )  # fmt: skip
+        for outcome in outcomes:
+            result = outcome.enqueued
+            if result is None:
+                log.info("github %s %s: /rescan refused: %s", event.event, event.delivery_id, outcome.refused)
+                skipped.append(f"refused: {outcome.refused}")
+            elif result.skipped == DUPLICATE_DELIVERY:
                 metrics.WEBHOOKS.labels("github", event.event, "duplicate").inc()
                 return web.json_response({"status": "duplicate", "delivery": event.delivery_id})
-            if result.job_id is None:
-                log.info("github %s %s: %s: %s", event.event, event.delivery_id, job.key, result.skipped)
+            elif result.job_id is None:
+                log.info(
+                    "github %s %s: %s: %s", event.event, event.delivery_id, outcome.job.key, result.skipped
+                )
                 skipped.append(result.skipped)
             else:
                 queued.append(result.job_id)
@@ -814,7 +811,7 @@ def _raise_for(exc: BadRequest, what: str) -> None:
     headers = getattr(exc, "headers", None) or {}
     if status == 429 or (
         status == 403
-        and (_header(headers, "x-ratelimit-remaining") == "0" or "rate limit" in str(exc).lower())
+        and (header(headers, "x-ratelimit-remaining") == "0" or "rate limit" in str(exc).lower())
     ):
         raise TransientError(f"GitHub {status} (rate limited) for {what}: {exc}") from exc
     if status == 401:

@@ -24,9 +24,15 @@ class Retryable(Exception):
         self.retry_after = retry_after
 
 
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value whatever the case of its name (clients hand plain dicts as well)."""
+    name = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == name), None)
+
+
 def retry_after(headers: Mapping[str, str]) -> float | None:
     """``Retry-After`` as seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
-    value = headers.get("Retry-After")
+    value = header(headers, "Retry-After")
     if not value:
         return None
     value = value.strip()
