@@ -38,7 +38,7 @@ class Faults:
     lose_rate: float = 0.0
     lose_methods: frozenset[str] = WRITES
     statuses: tuple[int, ...] = (500, 502, 503, 429)
-    counts: dict[str, int] = field(default_factory=lambda: {"failed": 0, "lost": 0})  # since the start
+    counts: dict[str, int] = field(default_factory=lambda: {"failed": 0, "lost": 0})  # planned and random
 
     def lose_answer(
         self, method: str, path_regex: str, status: int | None, count: int, hold: asyncio.Event | None
@@ -71,6 +71,7 @@ class Faults:
                 plan.remaining -= 1
                 if plan.remaining == 0:
                     self.planned.remove(plan)
+                self.counts["lost"] += 1
                 return plan.answer
         if self.rng is not None and method in self.lose_methods and self.rng.random() < self.lose_rate:
             self.counts["lost"] += 1
