@@ -93,6 +93,45 @@ class FileResult:
         return cls(findings, list(data["errors"]))
 
 
+def wanted_keys(analyzer_key: str, files: dict[str, bytes]) -> dict[str, tuple[str, str, int]]:
+    """{cache key: (path, content digest, content length)} of ``files`` ({path: content})."""
+    wanted = {}
+    for path, content in files.items():
+        digest = content_digest(content)
+        wanted[result_key(analyzer_key, path, digest)] = (path, digest, len(content))
+    return wanted
+
+
+def verified(
+    wanted: dict[str, tuple[str, str, int]], rows: list[tuple[str, str, int, str]]
+) -> tuple[dict[str, FileResult], list[str]]:
+    """The results by path among stored ``rows`` (key, digest, length, value) whose content
+    digest and length are the wanted ones (never an answer for other bytes), and their keys."""
+    found: dict[str, FileResult] = {}
+    used = []
+    for key, digest, length, value in rows:
+        path, want_digest, want_length = wanted[key]
+        if digest != want_digest or int(length) != want_length:
+            continue
+        try:
+            found[path] = FileResult.loads(value)
+        except (ValueError, KeyError, TypeError):
+            continue
+        used.append(key)
+    return found, used
+
+
+def entries(
+    analyzer_key: str, results: dict[str, tuple[bytes, FileResult]]
+) -> list[tuple[str, str, int, str]]:
+    """(key, digest, length, value) to store for ``results`` ({path: (content, result)})."""
+    rows = []
+    for path, (content, result) in results.items():
+        digest = content_digest(content)
+        rows.append((result_key(analyzer_key, path, digest), digest, len(content), result.dumps()))
+    return rows
+
+
 class ResultCache:
     """``get``/``put`` per (analyzer key, path, content); ``path`` ``":memory:"`` for a private one."""
 
@@ -134,10 +173,7 @@ class ResultCache:
 
     def get_many(self, analyzer_key: str, files: dict[str, bytes]) -> dict[str, FileResult]:
         """The cached results among ``files`` ({path: content}), by path."""
-        wanted = {}
-        for path, content in files.items():
-            digest = content_digest(content)
-            wanted[result_key(analyzer_key, path, digest)] = (path, digest, len(content))
+        wanted = wanted_keys(analyzer_key, files)
         found: dict[str, FileResult] = {}
         if not wanted:
             return found
@@ -155,16 +191,7 @@ class ResultCache:
                         f"WHERE key IN ({','.join('?' * len(chunk))})",
                         chunk,
                     ).fetchall()
-                used = []
-                for key, digest, length, value in rows:
-                    path, want_digest, want_length = wanted[key]
-                    if digest != want_digest or length != want_length:  # never for other bytes
-                        continue
-                    try:
-                        found[path] = FileResult.loads(value)
-                    except (ValueError, KeyError, TypeError):
-                        continue
-                    used.append(key)
+                found, used = verified(wanted, rows)
                 if used:
                     now = time.time()
                     self._db.executemany(
@@ -182,10 +209,7 @@ class ResultCache:
         if not results:
             return
         now = time.time()
-        rows = []
-        for path, (content, result) in results.items():
-            digest = content_digest(content)
-            rows.append((result_key(analyzer_key, path, digest), digest, len(content), result.dumps(), now))
+        rows = [(*row, now) for row in entries(analyzer_key, results)]
         with self._lock:
             if self._db is None:
                 return

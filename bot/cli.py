@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--config", type=Path, help="server configuration file (YAML)")
+    serve.add_argument(
+        "--role",
+        choices=["all", "web", "worker"],
+        default="all",
+        help="web: webhooks and the Gerrit stream, enqueue only; worker: reviews; all: both (needs "
+        "PATCHWARDEN_QUEUE_URL for web/worker)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             return code
         from bot.server.app import serve
 
-        return serve(settings, host=args.host, port=args.port)
+        return serve(settings, host=args.host, port=args.port, role=args.role)
     except (ConfigError, GitError) as exc:
         print(f"patchwarden: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -191,6 +191,18 @@ class ServerSettings(_Strict):
     retention_days: float = Field(
         14.0, gt=0, description="finished jobs and delivery ids (at least 8 days) are then pruned"
     )
+    queue_url: str | None = Field(
+        None, pattern=r"^rediss?://", description="redis://HOST:PORT/DB: a queue shared by many processes"
+    )
+    job_lease_seconds: float = Field(
+        30.0, gt=0, description="Redis queue: a killed worker's job goes to another after this"
+    )
+    stream_lease_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=20,
+        description="Redis: the Gerrit stream's lease; a standby takes over within it + 2 s",
+    )
 
 
 class CommandSettings(_Strict):
@@ -248,6 +260,7 @@ ENV_ALIASES = {
     "PATCHWARDEN_DATA_DIR": ("server", "data_dir"),
     "PATCHWARDEN_HOST": ("server", "host"),
     "PATCHWARDEN_PORT": ("server", "port"),
+    "PATCHWARDEN_QUEUE_URL": ("server", "queue_url"),
 }
 
 

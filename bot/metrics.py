@@ -110,6 +110,11 @@ JOBS = Counter(
     "patchwarden_jobs_total", "Finished jobs by outcome", ["platform", "outcome"], registry=REGISTRY
 )
 QUEUE = Gauge("patchwarden_queue_jobs", "Jobs in the queue by state", ["state"], registry=REGISTRY)
+QUEUE_AGE = Gauge(
+    "patchwarden_queue_oldest_pending_seconds",
+    "Age of the oldest pending job (scale workers on this and on pending jobs)",
+    registry=REGISTRY,
+)
 REVIEW_SECONDS = Histogram(
     "patchwarden_review_seconds",
     "From job start to posted review",

@@ -62,3 +62,11 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def engine(settings: Settings) -> Engine:
     return Engine.from_settings(settings.engine)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory):
+    """A real redis-server on a loopback port for the session (tests/redis_server.py)."""
+    from tests.redis_server import redis_session
+
+    yield from redis_session(tmp_path_factory.mktemp("redis"))

@@ -1,4 +1,8 @@
-"""The durable queue: supersession, duplicate deliveries, recovery after a kill."""
+"""The durable queue: supersession, duplicate deliveries, recovery after a kill.
+
+The tests of the semantics run on both backends (``make_queue``): the embedded SQLite queue and
+the Redis one on a real redis-server, so the two are shown to behave alike. Retention works on
+each one's own records (SQLite rows backdated here; Redis in tests/test_redis_queue.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,33 @@ import contextlib
 import sqlite3
 import time
 
+import pytest
+
 from bot.server.queue import ALREADY_REVIEWED, DUPLICATE_DELIVERY, JobQueue, JobRequest
+from tests.redis_server import fresh_prefix
+
+LEASE = 0.3  # the Redis queue's visibility timeout in these tests (seconds)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def make_queue(request, tmp_path):
+    """``make_queue()`` opens the queue; called again, it opens the same one anew (a restart)."""
+    opened = []
+    prefix = fresh_prefix()
+
+    def make():
+        if request.param == "sqlite":
+            q = JobQueue(tmp_path / "q.sqlite3")
+        else:
+            from bot.server.redis_queue import RedisJobQueue
+
+            q = RedisJobQueue(request.getfixturevalue("redis_url"), lease_seconds=LEASE, prefix=prefix)
+        opened.append(q)
+        return q
+
+    yield make
+    for q in opened:
+        await q.aclose()
 
 
 async def seen_delivery(q: JobQueue, delivery_id: str) -> bool:
@@ -23,8 +53,8 @@ async def seen_delivery(q: JobQueue, delivery_id: str) -> bool:
     return await q._run(op)
 
 
-async def test_newer_job_supersedes_pending_one_with_the_same_key(tmp_path):
-    q = JobQueue(tmp_path / "q.sqlite3")
+async def test_newer_job_supersedes_pending_one_with_the_same_key(make_queue):
+    q = make_queue()
     first = await q.enqueue("github", JobRequest("review", "github:o/r#1", {"head": "a"}))
     assert first.superseded == []
     other = (await q.enqueue("github", JobRequest("review", "github:o/r#2", {"head": "x"}))).job_id
@@ -38,8 +68,8 @@ async def test_newer_job_supersedes_pending_one_with_the_same_key(tmp_path):
     assert claimed[1].payload == {"head": "b"}
 
 
-async def test_running_job_is_reported_for_cancellation_and_stays_superseded(tmp_path):
-    q = JobQueue(tmp_path / "q.sqlite3")
+async def test_running_job_is_reported_for_cancellation_and_stays_superseded(make_queue):
+    q = make_queue()
     job_id = (await q.enqueue("gerrit", JobRequest("review", "k", {}))).job_id
     running = await q.claim()
     assert (await q.enqueue("gerrit", JobRequest("review", "k", {}))).superseded == [running.id]
@@ -48,16 +78,16 @@ async def test_running_job_is_reported_for_cancellation_and_stays_superseded(tmp
     assert {j["id"]: j["state"] for j in await q.jobs()}[job_id] == "superseded"
 
 
-async def test_duplicate_delivery_is_recorded_with_its_job(tmp_path):
-    q = JobQueue(tmp_path / "q.sqlite3")
+async def test_duplicate_delivery_is_recorded_with_its_job(make_queue):
+    q = make_queue()
     assert (await q.enqueue("github", JobRequest("review", "k", {}), delivery_id="d1")).job_id is not None
     again = await q.enqueue("github", JobRequest("review", "k", {}), delivery_id="d1")
     assert (again.job_id, again.skipped) == (None, DUPLICATE_DELIVERY)
     assert len(await q.jobs()) == 1
 
 
-async def test_automatic_event_for_a_reviewed_revision_is_skipped_but_rescan_is_not(tmp_path):
-    q = JobQueue(tmp_path / "q.sqlite3")
+async def test_automatic_event_for_a_reviewed_revision_is_skipped_but_rescan_is_not(make_queue):
+    q = make_queue()
     first = await q.enqueue("gerrit", JobRequest("review", "k", {"revision": "abc"}, True))
     job = await q.claim()
     await q.finish(job.id, "done")
@@ -73,21 +103,21 @@ async def test_automatic_event_for_a_reviewed_revision_is_skipped_but_rescan_is_
     assert retry.job_id is not None
 
 
-async def test_jobs_survive_a_kill_and_running_ones_are_recovered(tmp_path):
-    path = tmp_path / "q.sqlite3"
-    q = JobQueue(path)
+async def test_jobs_survive_a_kill_and_running_ones_are_recovered(make_queue):
+    q = make_queue()
     await q.enqueue("github", JobRequest("review", "a", {"n": 1}))
     await q.enqueue("github", JobRequest("review", "b", {"n": 2}))
     in_flight = await q.claim()
-    # No close(): the process dies here.
-    again = JobQueue(path)
+    # No close(): the process dies here (on Redis, its lease runs out).
+    again = make_queue()
+    await asyncio.sleep(getattr(again, "lease_seconds", 0) + 0.05)
     assert await again.recover() == 1
     ids = sorted([(await again.claim()).id, (await again.claim()).id])
     assert in_flight.id in ids and len(ids) == 2
 
 
-async def test_retry_later_waits_and_counts_attempts(tmp_path):
-    q = JobQueue(tmp_path / "q.sqlite3")
+async def test_retry_later_waits_and_counts_attempts(make_queue):
+    q = make_queue()
     await q.enqueue("github", JobRequest("review", "a", {"revision": "abc"}))
     job = await q.claim()
     await q.retry_later(job.id, 0.3, "boom")
@@ -224,12 +254,12 @@ async def test_periodic_pruning_runs_at_start_up_and_again(tmp_path):
             await task
 
 
-async def test_a_jobs_kept_state_goes_when_the_job_ends(tmp_path):
+async def test_a_jobs_kept_state_goes_when_the_job_ends(make_queue):
     """What ``begin`` handed back (a check run id) is kept across attempts and restarts, and
     deleted when the job is done or superseded, so the state table does not grow per job."""
     from bot.server.queue import job_state_key
 
-    q = JobQueue(tmp_path / "q.sqlite3")
+    q = make_queue()
     try:
         first = (await q.enqueue("github", JobRequest("review", "k1", {"revision": "a"}))).job_id
         second = (await q.enqueue("github", JobRequest("review", "k2", {"revision": "b"}))).job_id
@@ -242,4 +272,4 @@ async def test_a_jobs_kept_state_goes_when_the_job_ends(tmp_path):
         assert await q.get_state(job_state_key(first)) is None
         assert await q.get_state(job_state_key(second)) is None
     finally:
-        q.close()
+        await q.aclose()

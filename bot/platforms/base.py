@@ -9,7 +9,7 @@ platform's event sources (webhook routes, an event stream) hand their jobs to.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -137,6 +137,26 @@ class Route:
     handler: Handler
 
 
+class SharedStore(Protocol):
+    """State a fleet of processes shares (the server wires it to Redis with ``server.queue_url``;
+    a single process has none, and platforms then keep it in memory as before)."""
+
+    async def reserve(self, name: str, limits: Sequence[tuple[int, float]], interval: float = 0.0) -> float:
+        """Count one request in every (requests, seconds) window of ``limits`` for ``name`` and
+        return 0, or return the seconds to wait before asking again (nothing is counted then)."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(self, key: str, value: str, ttl: float) -> None:
+        """Keep ``value`` for ``ttl`` seconds."""
+
+    async def exclusive(
+        self, name: str, body: Callable[[], Awaitable[None]], standby: Callable[[bool], None]
+    ) -> None:
+        """Run ``body`` only while this process holds the fleet-wide lease ``name``: wait for it
+        (``standby(True)``), run, and cancel ``body`` if the lease is lost; until cancelled."""
+
+
 class EventSink(Protocol):
     """What the server offers a platform's event sources: the queue's door and a little state."""
 
@@ -156,6 +176,10 @@ class Platform(Protocol):
 
     def routes(self) -> list[Route]:
         """The HTTP endpoints of this platform (webhooks); registered when the app is built."""
+
+    def share(self, store: SharedStore | None) -> None:
+        """Before start: what the processes of a fleet share (write pacing, tokens, the event
+        stream's lease), or None for a single process (kept in memory)."""
 
     def start(self, sink: EventSink) -> list[Coroutine[Any, Any, None]]:
         """The service starts: keep ``sink`` for the routes; return the background tasks to run

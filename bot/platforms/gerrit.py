@@ -40,6 +40,7 @@ from bot.platforms.base import (
     PlatformSpec,
     Rejected,
     Route,
+    SharedStore,
     Skip,
     Target,
     TransientError,
@@ -63,6 +64,7 @@ TOKEN_PREFIX = "patchwarden:"  # visible footer token: Gerrit comments cannot hi
 _STATUS = {"A": FileStatus.ADDED, "D": FileStatus.DELETED, "R": FileStatus.RENAMED, "C": FileStatus.COPIED,
            "W": FileStatus.MODIFIED, "M": FileStatus.MODIFIED}  # fmt: skip
 LAST_EVENT_KEY = "gerrit:last_event_time"
+STREAM_LEASE = "gerrit:stream-events"  # one reader of the stream in a fleet (Platform.share)
 
 
 def gerrit_enabled(settings: Settings) -> bool:
@@ -277,6 +279,10 @@ class GerritPlatform:
         self._account_id: int | None = None
         self._groups: dict[str, tuple[float, set[str] | None]] = {}
         self.stream: EventStream | None = None
+        self.shared: SharedStore | None = None  # set by share()
+
+    def share(self, store: SharedStore | None) -> None:
+        self.shared = store
 
     async def close(self) -> None:
         await self.rest.close()
@@ -549,7 +555,7 @@ class GerritPlatform:
         if self.settings.event_source != "ssh":
             return []
         self.stream = EventStream(self, sink)
-        return [self.stream.run()]
+        return [self.stream.run_in_fleet()]
 
     def health(self) -> str | None:
         """Why this platform is unhealthy (the event stream down past its grace period), or None."""
@@ -652,10 +658,26 @@ class EventStream:
         self.max_backoff = max_backoff
         self.last_error: str | None = None
         self._down_since: float | None = time.monotonic()
+        self.standby = False  # another process of the fleet holds the stream's lease
+
+    async def run_in_fleet(self) -> None:
+        """:meth:`run`, in a fleet only while this process holds the stream's lease: one
+        reader for all; a standby takes over (and catches up from the last event time, which
+        the fleet shares) when the holder dies."""
+        if self.platform.shared is None:
+            return await self.run()
+        await self.platform.shared.exclusive(STREAM_LEASE, self.run, self._standby)
+
+    def _standby(self, waiting: bool) -> None:
+        self.standby = waiting
+        self._down_since = None if waiting else time.monotonic()
+        if waiting:
+            metrics.STREAM_CONNECTED.set(0)
 
     def down_for(self) -> float | None:
-        """Seconds since the stream was last up (or since start), None while it is up."""
-        if self._down_since is None:
+        """Seconds since the stream was last up (or since start), None while it is up (or while
+        another process of the fleet reads it)."""
+        if self._down_since is None or self.standby:
             return None
         down = time.monotonic() - self._down_since
         metrics.STREAM_DOWN_SECONDS.set(down)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import json
 import logging
 import random
 import re
@@ -40,6 +42,7 @@ from bot.platforms.base import (
     PlatformSpec,
     Rejected,
     Route,
+    SharedStore,
     Skip,
     Target,
     TransientError,
@@ -104,9 +107,11 @@ class Pacer:
         self.clock = clock
         # A request is counted here before it is sent and there when it arrives: a small margin
         # keeps a write that was delayed on its way from landing inside GitHub's window.
-        self._windows = [SlidingWindow(int(n), seconds * 1.02 + 0.1, clock) for n, seconds in limits if n > 0]
+        self._limits = [(int(n), seconds * 1.02 + 0.1) for n, seconds in limits if n > 0]
+        self._windows = [SlidingWindow(n, seconds, clock) for n, seconds in self._limits]
         self._last: float | None = None
         self._lock = asyncio.Lock()
+        self.shared: SharedStore | None = None  # a fleet counts its writes together (Platform.share)
 
     def delay(self) -> float:
         """Seconds until a write may go (0: now)."""
@@ -115,11 +120,25 @@ class Pacer:
 
     async def wait(self) -> None:
         async with self._lock:
+            if self.shared is not None and await self._wait_shared():
+                return
             while (delay := self.delay()) > 0:
                 await asyncio.sleep(delay)
             for window in self._windows:
                 window.record("")
             self._last = self.clock()
+
+    async def _wait_shared(self) -> bool:
+        """Until the fleet's windows have room for one more write (counted there); False when
+        the shared store cannot be reached (then this process paces on its own)."""
+        assert self.shared is not None
+        try:
+            while (delay := await self.shared.reserve("github:writes", self._limits, self.interval)) > 0:
+                await asyncio.sleep(delay)
+        except Exception as exc:
+            log.warning("shared write pacing unavailable (%r): pacing this process alone", exc)
+            return False
+        return True
 
 
 class PacedGitHubAPI(GitHubAPI):
@@ -236,6 +255,7 @@ class GitHubPlatform:
         self._session: aiohttp.ClientSession | None = None
         self._tokens: dict[int, _Token] = {}
         self._token_lock = asyncio.Lock()
+        self.shared: SharedStore | None = None  # set by share()
         self._private_key = settings.private_key_file.read_bytes() if settings.private_key_file else None
         self._bot_login = settings.bot_login
         self._no_check_runs = False  # a credential refused once (403: not an App) is not asked again
@@ -259,11 +279,18 @@ class GitHubPlatform:
             pacer=self.pacer,
         )
 
+    def share(self, store: SharedStore | None) -> None:
+        self.shared = self.pacer.shared = store
+
     async def installation_token(self, installation_id: int) -> str:
-        """An installation access token, cached until five minutes before it expires."""
+        """An installation access token, cached until five minutes before it expires (in the
+        fleet's shared store too, so N workers do not ask for N tokens)."""
         async with self._token_lock:
             cached = self._tokens.get(installation_id)
             if cached and cached.expires - 300 > time.time():
+                return cached.value
+            if (cached := await self._shared_token(installation_id)) is not None:
+                self._tokens[installation_id] = cached
                 return cached.value
             assert self.settings.app_id is not None and self._private_key is not None
             data = await get_installation_access_token(
@@ -274,7 +301,26 @@ class GitHubPlatform:
             )
             expires = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")).timestamp()
             self._tokens[installation_id] = _Token(data["token"], expires)
+            if self.shared is not None and expires - 300 > time.time():
+                with contextlib.suppress(Exception):  # best effort: each process can get its own
+                    value = json.dumps({"token": data["token"], "expires": expires})
+                    await self.shared.put(
+                        f"github:token:{installation_id}", value, expires - 300 - time.time()
+                    )
             return data["token"]
+
+    async def _shared_token(self, installation_id: int) -> _Token | None:
+        if self.shared is None:
+            return None
+        try:
+            value = await self.shared.get(f"github:token:{installation_id}")
+            data = json.loads(value) if value else None
+        except Exception as exc:
+            log.warning("shared installation tokens unavailable: %r", exc)
+            return None
+        if not data or float(data["expires"]) - 300 <= time.time():
+            return None
+        return _Token(str(data["token"]), float(data["expires"]))
 
     async def api_for(self, installation_id: int | None) -> PacedGitHubAPI:
         if self.settings.app_id and self._private_key:

@@ -3,6 +3,12 @@
 Requests only validate and persist: a webhook is answered 202 as soon as its job is in the
 durable queue. Scans run in the workers (bot.server.worker). Platforms come from
 bot.platforms.registry; this module names none of them.
+
+Roles (``serve --role``): ``all`` is one process doing everything (the embedded SQLite queue, or
+Redis); with ``server.queue_url`` set, ``web`` processes answer webhooks and read the Gerrit
+stream (one of them at a time, under a lease) and only enqueue, and ``worker`` processes run
+reviews and serve only ``/healthz`` and ``/metrics``. No process keeps state of its own: the
+queue, the pacing of GitHub writes, installation tokens and the result cache live in Redis.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from bot import metrics
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.pipeline import Engine
 from bot.platforms import registry
-from bot.platforms.base import Enqueued, JobRequest, Platform
-from bot.server.queue import JobQueue
-from bot.server.worker import Workers
+from bot.platforms.base import Enqueued, JobRequest, Platform, SharedStore
+from bot.server.queue import JobQueue, QueueUnavailable
+from bot.server.worker import Workers, update_gauges
+
+ROLES = ("all", "web", "worker")
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +37,12 @@ log = logging.getLogger(__name__)
 class Service:
     settings: Settings
     queue: JobQueue
-    engine: Engine
+    engine: Engine | None  # None in a web process: it reviews nothing
     platforms: dict[str, Platform]
-    workers: Workers
+    workers: Workers | None  # None in a web process
     background: list[asyncio.Task] = field(default_factory=list)
+    role: str = "all"
+    shared: SharedStore | None = None
     warned: set[str] = field(default_factory=set)
 
     def warn_once(self, key: str, message: str) -> None:
@@ -44,7 +54,7 @@ class Service:
     async def enqueue(self, platform: str, request: JobRequest, delivery_id: str | None = None) -> Enqueued:
         """Persist a job; cancel a running scan it supersedes."""
         result = await self.queue.enqueue(platform, request, delivery_id)
-        if result.superseded:
+        if result.superseded and self.workers is not None:  # on other hosts: through the queue
             self.workers.cancel_running(request.key, result.superseded)
         return result
 
@@ -64,6 +74,7 @@ async def healthz(request: web.Request) -> web.Response:
     problems = [problem for platform in service.platforms.values() if (problem := platform.health())]
     body = {
         "status": "unhealthy" if problems else "ok",
+        "role": service.role,
         "queue": counts,
         "platforms": sorted(service.platforms),
     }
@@ -73,58 +84,133 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
+    service = request.app.get(SERVICE)
+    if service is not None:
+        await update_gauges(service.queue)  # the queue as it is now (the fleet's, on Redis)
     return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> web.Application:
-    app = web.Application(client_max_size=settings.server.max_body_bytes + 1024)
+@web.middleware
+async def queue_errors(request: web.Request, handler) -> web.StreamResponse:
+    """The queue's store is down (Redis): 503 with Retry-After, so senders deliver again later
+    and nothing acknowledged is lost; never a 500."""
+    try:
+        return await handler(request)
+    except QueueUnavailable as exc:
+        log.error("%s %s: %s", request.method, request.path, exc)
+        return web.json_response(
+            {"error": "the job queue is unavailable; deliver again later"},
+            status=503,
+            headers={"Retry-After": "30"},
+        )
+
+
+def check_role(settings: Settings, role: str) -> None:
+    if role not in ROLES:
+        raise ConfigError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
+    if role != "all" and not settings.server.queue_url:
+        raise ConfigError(
+            f"--role {role} needs a queue the processes share: set PATCHWARDEN_QUEUE_URL "
+            "(server.queue_url, redis://HOST:PORT/DB); the embedded queue serves one process (--role all)"
+        )
+
+
+def open_queue(settings: Settings) -> JobQueue:
+    """The Redis queue with ``server.queue_url``, else the embedded SQLite one."""
+    s = settings.server
+    if s.queue_url:
+        from bot.server.redis_queue import RedisJobQueue
+
+        return RedisJobQueue(s.queue_url, s.retention_days, s.job_lease_seconds)  # type: ignore[return-value]
+    return JobQueue(s.data_dir / "queue.sqlite3", s.retention_days)
+
+
+def open_engine(settings: Settings, queue: JobQueue) -> Engine:
+    """Findings per file by content: a rescan or an unchanged file costs no analyzer run. In
+    Redis with a shared queue, so any worker reuses what another computed."""
+    if settings.server.queue_url:
+        from bot.server.redis_cache import RedisResultCache
+
+        return Engine.from_settings(settings.engine, cache=RedisResultCache(settings.server.queue_url))
+    return Engine.from_settings(settings.engine, cache=settings.server.data_dir / "cache.sqlite3")
+
+
+def shared_store(settings: Settings, queue: JobQueue) -> SharedStore | None:
+    if not settings.server.queue_url:
+        return None
+    from bot.server.redis_store import RedisShared
+
+    return RedisShared(queue.redis, queue.prefix, settings.server.stream_lease_seconds)  # type: ignore[attr-defined]
+
+
+def create_app(settings: Settings, engine: Engine | None = None, role: str = "all") -> web.Application:
+    check_role(settings, role)
+    app = web.Application(client_max_size=settings.server.max_body_bytes + 1024, middlewares=[queue_errors])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_endpoint)
     platforms = registry.build_platforms(settings)
-    for spec in registry.PLATFORMS:
-        if spec.name not in platforms:
-            for path in spec.paths:
-                app.router.add_post(path, _not_configured(spec.name))
-    for platform in platforms.values():
-        for route in platform.routes():
-            app.router.add_route(route.method, route.path, route.handler)
+    if role != "worker":  # a worker answers no webhook: the web processes do
+        for spec in registry.PLATFORMS:
+            if spec.name not in platforms:
+                for path in spec.paths:
+                    app.router.add_post(path, _not_configured(spec.name))
+        for platform in platforms.values():
+            for route in platform.routes():
+                app.router.add_route(route.method, route.path, route.handler)
 
     async def lifecycle(app: web.Application):
-        queue = JobQueue(settings.server.data_dir / "queue.sqlite3", settings.server.retention_days)
-        recovered = await queue.recover()
+        queue = open_queue(settings)
+        try:
+            recovered = await queue.recover()
+        except QueueUnavailable as exc:
+            raise ConfigError(str(exc)) from exc
         if recovered:
             log.info("re-queued %d job(s) interrupted by a restart", recovered)
-        # Findings per file by content: a rescan or an unchanged file costs no analyzer run.
-        eng = engine or Engine.from_settings(
-            settings.engine, cache=settings.server.data_dir / "cache.sqlite3"
-        )
-        workers = Workers(
-            queue,
-            eng,
-            settings.review,
-            platforms,
-            concurrency=settings.server.workers,
-            max_attempts=settings.server.max_attempts,
-            retry_base_delay=settings.server.retry_base_delay,
-        )
-        service = Service(settings, queue, eng, platforms, workers)
+        shared = shared_store(settings, queue)
+        eng = workers = None
+        if role != "web":
+            eng = engine or open_engine(settings, queue)
+            workers = Workers(
+                queue,
+                eng,
+                settings.review,
+                platforms,
+                concurrency=settings.server.workers,
+                max_attempts=settings.server.max_attempts,
+                retry_base_delay=settings.server.retry_base_delay,
+            )
+            queue.on_cancel = workers.cancel_running  # type: ignore[attr-defined]
+        service = Service(settings, queue, eng, platforms, workers, role=role, shared=shared)
         app[SERVICE] = service
-        workers.start()
+        queue.start()
+        if workers is not None:
+            workers.start()
         service.background.append(asyncio.create_task(queue.prune_periodically(), name="queue-prune"))
         for platform in platforms.values():
-            for number, task in enumerate(platform.start(service)):
+            platform.share(shared)
+            tasks = platform.start(service)
+            for number, task in enumerate(tasks):
+                if role == "worker":  # event sources (the Gerrit stream) run in web processes
+                    task.close()
+                    continue
                 service.background.append(asyncio.create_task(task, name=f"{platform.name}-{number}"))
-        log.info("patchwarden serving %s; data in %s", ", ".join(sorted(platforms)), settings.server.data_dir)
+        log.info(
+            "patchwarden serving %s as %s; queue %s",
+            ", ".join(sorted(platforms)),
+            role,
+            "in Redis" if settings.server.queue_url else f"in {settings.server.data_dir}",
+        )
         yield
         for task in service.background:
             task.cancel()
         for task in service.background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await workers.stop()
+        if workers is not None:
+            await workers.stop()
         for platform in platforms.values():
             await platform.close()
-        queue.close()
+        await queue.aclose()
 
     app.cleanup_ctx.append(lifecycle)
     return app
@@ -137,10 +223,11 @@ def _not_configured(name: str):
     return handler
 
 
-def serve(settings: Settings, host: str | None = None, port: int | None = None) -> int:
+def serve(settings: Settings, host: str | None = None, port: int | None = None, role: str = "all") -> int:
     registry.check_startup(settings)
+    check_role(settings, role)
     host = host or settings.server.host
     port = port or settings.server.port
-    log.info("listening on http://%s:%d", host, port)
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    log.info("listening on http://%s:%d (%s)", host, port, role)
+    web.run_app(create_app(settings, role=role), host=host, port=port, print=None, access_log=None)
     return 0

@@ -31,6 +31,7 @@ __all__ = [
     "Job",
     "JobQueue",
     "JobRequest",
+    "QueueUnavailable",
 ]
 
 SCHEMA = """
@@ -68,6 +69,11 @@ DAY = 86400.0
 MIN_DELIVERY_RETENTION = 8 * DAY
 PRUNE_INTERVAL = 3600.0  # seconds between two prunings of a running service
 PRUNE_BATCH = 1000  # rows deleted per transaction, so an enqueue never waits long on a pruning
+
+
+class QueueUnavailable(RuntimeError):
+    """The queue's store cannot be reached (a Redis server down): webhooks are answered 503, so
+    the sender delivers again later and nothing acknowledged is lost."""
 
 
 def job_state_key(job_id: int) -> str:
@@ -226,9 +232,23 @@ class JobQueue:
         await self._run(op)
         self.wakeup.set()
 
+    async def cancelled(self, job_id: int) -> bool:
+        """Whether a running job must not publish. In one process a newer job cancels the running
+        scan directly (``Workers.cancel_running``), so there is nothing to ask here."""
+        return False
+
     async def counts(self) -> dict[str, int]:
         def op() -> dict[str, int]:
             return dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+
+        return await self._run(op)
+
+    async def oldest_pending_age(self) -> float:
+        """Seconds the oldest pending job (runnable or waiting for its retry) has waited."""
+
+        def op() -> float:
+            row = self._db.execute("SELECT MIN(created) FROM jobs WHERE state = 'pending'").fetchone()
+            return max(0.0, time.time() - row[0]) if row and row[0] is not None else 0.0
 
         return await self._run(op)
 
@@ -329,6 +349,12 @@ class JobQueue:
             )
 
         await self._run(op)
+
+    def start(self) -> None:
+        """Nothing runs in the background of the embedded queue (see RedisJobQueue.start)."""
+
+    async def aclose(self) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:

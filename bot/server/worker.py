@@ -15,7 +15,7 @@ from bot import metrics
 from bot.config import ConfigError, RepoConfig, parse_repo_config
 from bot.pipeline import Engine
 from bot.platforms.base import Job, PermanentError, Platform, Skip, Target
-from bot.server.queue import JobQueue, job_state_key
+from bot.server.queue import JobQueue, QueueUnavailable, job_state_key
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,12 @@ class Workers:
     async def _loop(self, number: int) -> None:
         while True:
             self.queue.wakeup.clear()  # before claiming, so an enqueue during the claim is not missed
-            job = await self.queue.claim()
+            try:
+                job = await self.queue.claim()
+            except QueueUnavailable as exc:  # Redis down: nothing is lost, the jobs wait there
+                log.warning("worker %d: %s; trying again", number, exc)
+                await asyncio.sleep(1.0)
+                continue
             if job is None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.queue.wakeup.wait(), timeout=1.0)
@@ -77,21 +82,21 @@ class Workers:
             self._running[job.key] = (job.id, task)
             try:
                 await asyncio.shield(task)
+                await update_gauges(self.queue)
             except asyncio.CancelledError:
                 if not task.cancelled():  # the worker itself is stopping
                     raise
-                await self.queue.supersede(job.id)
+                with contextlib.suppress(QueueUnavailable):  # else its lease runs out: run again
+                    await self.queue.supersede(job.id)
                 metrics.JOBS.labels(job.platform, "superseded").inc()
+            except QueueUnavailable as exc:
+                # The outcome could not be recorded: the job's lease runs out and it runs again,
+                # and its run marker makes a publish already made a no-op.
+                log.warning("job %s (%s): outcome not recorded: %s", job.id, job.key, exc)
             finally:
                 self._superseded.discard(job.id)
                 if self._running.get(job.key, (None,))[0] == job.id:
                     del self._running[job.key]
-            await self._update_gauge()
-
-    async def _update_gauge(self) -> None:
-        counts = await self.queue.counts()
-        for state in ("pending", "running", "done", "failed", "superseded"):
-            metrics.QUEUE.labels(state).set(counts.get(state, 0))
 
     async def process(self, job: Job) -> None:
         try:
@@ -187,6 +192,9 @@ class Workers:
         try:
             change = await platform.load_change(target, config, self.engine.wants)
             review = await self.engine.review(change, config, config_errors)
+            if await self.queue.cancelled(job.id):  # superseded on another host, or lease lost
+                self._superseded.add(job.id)
+                raise asyncio.CancelledError
             await platform.publish(target, change, review, config)
         except asyncio.CancelledError:
             superseded = job.id in self._superseded
@@ -204,3 +212,11 @@ class Workers:
             "job %s (%s): %d comments, %d errors, analyzers %s",
             job.id, target.key, len(review.all_comments), len(review.errors), review.timings,
         )  # fmt: skip
+
+
+async def update_gauges(queue: JobQueue) -> None:
+    """Queue depth by state and the age of the oldest pending job (the whole fleet's, on Redis)."""
+    counts = await queue.counts()
+    for state in ("pending", "running", "done", "failed", "superseded"):
+        metrics.QUEUE.labels(state).set(counts.get(state, 0))
+    metrics.QUEUE_AGE.set(await queue.oldest_pending_age())
