@@ -67,12 +67,12 @@ def free_port() -> int:
 class ServeProcess:
     """`python -m bot serve` as a child process, configured by a YAML file and environment."""
 
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
+    def __init__(self, config: Path, env: dict[str, str], *args: str, log_name: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = config.with_suffix(".log")
+        self.log = config.with_name(log_name) if log_name else config.with_suffix(".log")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--config", str(config), "--port", str(self.port)],
+            [sys.executable, "-m", "bot", "serve", "--config", str(config), "--port", str(self.port), *args],
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),

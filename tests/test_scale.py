@@ -1,0 +1,244 @@
+"""Scale-out: many `patchwarden serve` processes sharing one real redis-server, against the fakes.
+
+The contract is the single process's, across processes: every acknowledged event reviewed (0 lost),
+no head reviewed twice (0 duplicates), a superseded head never published after its successor, a
+worker killed with SIGKILL mid-burst costs nothing but time, GitHub's secondary limit is kept by
+the fleet as a whole, and exactly one process reads the Gerrit stream, with a standby taking over
+(and catching up) when it dies. The same burst runs on the embedded SQLite queue (one process,
+killed and restarted). Every wait is bounded; loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import Counter, defaultdict
+
+import aiohttp
+import pytest
+
+from tests.fakes.github import FakeGitHub
+from tests.service import ServeProcess, github_serve_setup, post_github, wait_until
+from tests.test_github_e2e import HEAD, TOKEN
+from tests.test_reliability import add_pulls, post_all
+
+pytestmark = pytest.mark.slow
+
+PULLS = range(200, 230)  # a burst of 30 pull requests
+PUSHED = PULLS[::6]  # 5 of them get two more pushes in quick succession
+LIMIT = (10, 2.0)  # a scaled-down secondary limit: 10 content-creating requests in any 2 s
+
+
+def head_of(number: int, push: int) -> str:
+    return hashlib.sha1(f"head-{number}-{push}".encode()).hexdigest()
+
+
+async def queue_of(url: str) -> dict[str, int]:
+    async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as resp:
+        return (await resp.json())["queue"]
+
+
+async def settled(url: str, done_at_least: int) -> bool:
+    counts = await queue_of(url)
+    return not counts.get("pending") and not counts.get("running") and counts.get("done", 0) >= done_at_least
+
+
+async def push_twice(gh: FakeGitHub, url: str, payloads: dict[int, dict]) -> list[int]:
+    """Two synchronize events per pull in ``PUSHED``, each a new head, sent back to back."""
+    statuses = []
+    for push in (1, 2):
+        for n in PUSHED:
+            sha = head_of(n, push)
+            gh.push("Codertocat", "Hello-World", n, {"net.py": HEAD}, sha)
+            payload = {**payloads[n], "action": "synchronize"}
+            payload["pull_request"] = {
+                **payload["pull_request"],
+                "head": {**payload["pull_request"]["head"], "sha": sha},
+            }
+            before = head_of(n, 1) if push == 2 else payloads[n]["pull_request"]["head"]["sha"]
+            payload["before"], payload["after"] = before, sha
+            status, _ = await post_github(url, "pull_request", payload, f"sync-{n}-{push}")
+            statuses.append(status)
+    return statuses
+
+
+def check_burst(gh: FakeGitHub) -> dict[str, object]:
+    """0 lost, 0 duplicates, no superseded head published after its successor, the limit kept."""
+    by_pull: dict[int, list[str]] = defaultdict(list)
+    for review in gh.reviews:
+        by_pull[review["pull_number"]].append(review["commit_id"])
+    latest = {
+        n: head_of(n, 2) if n in PUSHED else gh.pull("Codertocat", "Hello-World", n).head_sha for n in PULLS
+    }
+    lost = [n for n in PULLS if latest[n] not in by_pull[n]]
+    duplicated = [(n, sha) for n, shas in by_pull.items() for sha, k in Counter(shas).items() if k > 1]
+    stale_after = [n for n, shas in by_pull.items() if latest[n] in shas and shas[-1] != latest[n]]
+    refused = [r["path"] for r in gh.requests if r["status"] == 403 and "check-runs" not in r["path"]]
+    for review in gh.reviews:  # every review is the whole one: both findings inline
+        assert sorted(c["line"] for c in review["comments"]) == [3, 12], review["pull_number"]
+    result = {
+        "lost": lost,
+        "duplicated": duplicated,
+        "stale after newest": stale_after,
+        "refused writes": refused,
+    }
+    print(f"\nreviews {len(gh.reviews)} of {len(PULLS)} pulls + {2 * len(PUSHED)} pushes: {result}")
+    return result
+
+
+@pytest.fixture
+async def github():
+    async with FakeGitHub(token=TOKEN, content_creation_limits=[(LIMIT[1], LIMIT[0])]) as gh:
+        yield gh
+
+
+def fleet_setup(tmp_path, gh: FakeGitHub, name: str, queue_url: str | None):
+    server = {"retry_base_delay": 0.2, "workers": 1, "job_lease_seconds": 3, "stream_lease_seconds": 2}
+    config, env = github_serve_setup(
+        tmp_path, gh.url, TOKEN, name, server=server,
+        github={"bot_login": gh.bot_login, "write_limits": [list(LIMIT)]},
+    )  # fmt: skip
+    if queue_url:
+        env["PATCHWARDEN_QUEUE_URL"] = queue_url
+    return config, env
+
+
+async def test_burst_on_one_web_and_three_workers_with_a_worker_killed(tmp_path, github, redis_url):
+    payloads = {p["number"]: p for p in add_pulls(github, PULLS)}
+    queue_url = redis_url.rsplit("/", 1)[0] + "/1"
+    config, env = fleet_setup(tmp_path, github, "fleet", queue_url)
+    web = ServeProcess(config, env, "--role", "web", log_name="web.log")
+    workers = [ServeProcess(config, env, "--role", "worker", log_name=f"worker{i}.log") for i in range(3)]
+    try:
+        for process in (web, *workers):
+            await process.wait_ready()
+        statuses = await post_all(web.url, list(payloads.values()))
+        statuses += await push_twice(github, web.url, payloads)
+        await wait_until(lambda: len(github.reviews) >= 5, timeout=120, what="the first reviews")
+        workers[0].kill()  # mid-burst: its running job goes to another worker after the lease
+        await wait_until(lambda: settled(web.url, len(PULLS)), timeout=240, what="the burst to finish")
+        counts = await queue_of(web.url)
+    finally:
+        for process in (web, *workers):
+            process.stop()
+    print(f"\nwebhooks {Counter(statuses)}, jobs {counts}")
+    assert set(statuses) == {202}
+    assert check_burst(github) == {
+        "lost": [],
+        "duplicated": [],
+        "stale after newest": [],
+        "refused writes": [],
+    }
+    assert [r["id"] for r in github.check_runs if r["status"] != "completed"] == []
+
+
+async def test_the_same_burst_on_the_embedded_queue_killed_and_restarted(tmp_path, github):
+    payloads = {p["number"]: p for p in add_pulls(github, PULLS)}
+    config, env = fleet_setup(tmp_path, github, "single", None)
+    first = ServeProcess(config, env, log_name="first.log")
+    try:
+        await first.wait_ready()
+        statuses = await post_all(first.url, list(payloads.values()))
+        statuses += await push_twice(github, first.url, payloads)
+        await wait_until(lambda: len(github.reviews) >= 5, timeout=120, what="the first reviews")
+        first.kill()
+    finally:
+        first.stop()
+    # One process paces in memory: a restarted one does not know the killed one's last writes.
+    await asyncio.sleep(LIMIT[1] * 1.1)
+    second = ServeProcess(config, env, log_name="second.log")
+    try:
+        await second.wait_ready()
+        await wait_until(lambda: settled(second.url, len(PULLS)), timeout=240, what="the burst to finish")
+    finally:
+        second.stop()
+    assert set(statuses) == {202}
+    assert check_burst(github) == {
+        "lost": [],
+        "duplicated": [],
+        "stale after newest": [],
+        "refused writes": [],
+    }
+
+
+async def test_web_answers_503_while_redis_is_down_and_loses_nothing(tmp_path, github):
+    """Redis unreachable: a webhook gets 503 (with Retry-After), never a 500, and is not
+    acknowledged, so the sender's redelivery is what queues it once Redis is back."""
+    from tests.redis_server import start_redis
+
+    add_pulls(github, range(300, 301))
+    proc, url = start_redis(tmp_path)
+    config, env = fleet_setup(tmp_path, github, "down", url)
+    web = ServeProcess(config, env, "--role", "web", log_name="web.log")
+    try:
+        await web.wait_ready()
+        proc.kill()
+        proc.wait(10)
+        payload = add_pulls(github, range(301, 302))[0]
+        async with aiohttp.ClientSession() as session:
+            status, answer = await post_github(web.url, "pull_request", payload, "d-down")
+            async with session.get(web.url + "/healthz") as resp:
+                health = resp.status
+        assert (status, health) == (503, 503), answer
+        assert "unavailable" in answer["error"]
+    finally:
+        web.stop()
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in web.log.read_text()
+
+
+async def test_gerrit_stream_has_one_reader_and_a_standby_takes_over(tmp_path, redis_url):
+    """Two web processes, one stream reader (the lease holder); kill -9 of the holder: the other
+    takes over within the lease and catches up on what was uploaded meanwhile."""
+    from tests.fakes.gerrit import FakeGerrit, generate_ssh_keypair
+    from tests.test_gerrit_e2e import BASE as GERRIT_BASE
+    from tests.test_gerrit_e2e import HEAD as GERRIT_HEAD
+    from tests.test_gerrit_e2e import PASSWORD, PROJECT, USER
+
+    async with FakeGerrit(user=USER, http_password=PASSWORD) as g:
+        key_path, public = generate_ssh_keypair(tmp_path / "ssh")
+        g.authorize_ssh_key(public)
+        (tmp_path / "ssh" / "known_hosts").write_text(g.known_hosts_line() + "\n")
+        g.set_branch_file(PROJECT, "master", "nova/volume.py", GERRIT_BASE)
+        owner = g.add_account("Jane Dev", "jdev", "jane@example.com")
+        config = tmp_path / "gerrit.yaml"
+        config.write_text(
+            "server: {retry_base_delay: 0.2, workers: 1, job_lease_seconds: 3, stream_lease_seconds: 2}\n"
+        )
+        env = {
+            "PATCHWARDEN_QUEUE_URL": redis_url.rsplit("/", 1)[0] + "/2",
+            "PATCHWARDEN_GERRIT_URL": g.url, "PATCHWARDEN_GERRIT_USER": USER,
+            "PATCHWARDEN_GERRIT_HTTP_PASSWORD": PASSWORD, "PATCHWARDEN_GERRIT_SSH_HOST": "127.0.0.1",
+            "PATCHWARDEN_GERRIT_SSH_PORT": str(g.ssh_port), "PATCHWARDEN_GERRIT_SSH_KEY_FILE": str(key_path),
+            "PATCHWARDEN_GERRIT_SSH_KNOWN_HOSTS": str(tmp_path / "ssh" / "known_hosts"),
+            "PATCHWARDEN_DATA_DIR": str(tmp_path / "data"),
+        }  # fmt: skip
+        webs = [ServeProcess(config, env, "--role", "web", log_name=f"web{i}.log") for i in range(2)]
+        worker = ServeProcess(config, env, "--role", "worker", log_name="worker.log")
+        try:
+            for process in (*webs, worker):
+                await process.wait_ready()
+            await g.wait_for_stream(1, timeout=20)
+            await asyncio.sleep(2.5)  # longer than a lease: the standby is still waiting
+            assert g.stream_count == 1
+            first = g.create_change(PROJECT, "master", owner, "one", files={"nova/volume.py": GERRIT_HEAD})
+            await wait_until(lambda: any(r.change == first.number for r in g.reviews), timeout=60,
+                             what="the first change's review")  # fmt: skip
+            holder = next(w for w in webs if "holding the fleet's lease" in w.log.read_text())
+            standby = next(w for w in webs if w is not holder)
+            holder.kill()
+            # Uploaded while no one reads the stream: only the catch-up can find it.
+            second = g.create_change(PROJECT, "master", owner, "two", files={"nova/volume.py": GERRIT_HEAD})
+            await wait_until(lambda: "holding the fleet's lease" in standby.log.read_text(), timeout=30,
+                             what="the standby to take the lease")  # fmt: skip
+            await g.wait_for_stream(1, timeout=10)
+            await wait_until(lambda: any(r.change == second.number for r in g.reviews), timeout=60,
+                             what="the caught-up change's review")  # fmt: skip
+            await wait_until(lambda: settled(standby.url, 2), timeout=60, what="the queue to settle")
+        finally:
+            for process in (*webs, worker):
+                process.stop()
+        per_change = Counter(r.change for r in g.reviews)
+        assert per_change == {first.number: 1, second.number: 1}, per_change
+        assert "catch-up" in standby.log.read_text()
