@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 
 import aiohttp
 import pytest
+import redis.asyncio
 
 from tests.fakes.github import FakeGitHub
 from tests.service import ServeProcess, github_serve_setup, post_github, wait_until
@@ -92,6 +93,15 @@ async def github():
         yield gh
 
 
+async def running_owner(store, number: int) -> str | None:
+    """host:pid of the worker running the job of pull request ``number`` (Redis queue records)."""
+    async for name in store.scan_iter("patchwarden:job:*"):
+        job = await store.hgetall(name)
+        if job.get("state") == "running" and job.get("key", "").endswith(f"#{number}"):
+            return job.get("owner")
+    return None
+
+
 def fleet_setup(tmp_path, gh: FakeGitHub, name: str, queue_url: str | None):
     server = {"retry_base_delay": 0.2, "workers": 1, "job_lease_seconds": 3, "stream_lease_seconds": 2}
     config, env = github_serve_setup(
@@ -109,19 +119,31 @@ async def test_burst_on_one_web_and_three_workers_with_a_worker_killed(tmp_path,
     config, env = fleet_setup(tmp_path, github, "fleet", queue_url)
     web = ServeProcess(config, env, "--role", "web", log_name="web.log")
     workers = [ServeProcess(config, env, "--role", "worker", log_name=f"worker{i}.log") for i in range(3)]
+    # The worst moment to die, mid-burst: the first review is applied, its answer never comes back.
+    release = asyncio.Event()
+    github.lose_answer("POST", r"/pulls/\d+/reviews$", status=None, count=1, hold=release)
+    store = redis.asyncio.Redis.from_url(queue_url, decode_responses=True)
     try:
         for process in (web, *workers):
             await process.wait_ready()
         statuses = await post_all(web.url, list(payloads.values()))
         statuses += await push_twice(github, web.url, payloads)
-        await wait_until(lambda: len(github.reviews) >= 5, timeout=120, what="the first reviews")
-        workers[0].kill()  # mid-burst: its running job goes to another worker after the lease
+        await wait_until(lambda: github.reviews, timeout=120, what="the held review")
+        held = github.reviews[0]["pull_number"]
+        owner = await wait_until(lambda: running_owner(store, held), timeout=10, what="its worker")
+        victim = next(w for w in workers if owner.endswith(f":{w.proc.pid}"))
+        victim.kill()  # its job goes to another worker once the lease runs out
+        release.set()
         await wait_until(lambda: settled(web.url, len(PULLS)), timeout=240, what="the burst to finish")
         counts = await queue_of(web.url)
     finally:
+        release.set()
+        await store.aclose()
         for process in (web, *workers):
             process.stop()
-    print(f"\nwebhooks {Counter(statuses)}, jobs {counts}")
+    took_back = "".join(w.log.read_text() for w in workers if w is not victim)
+    print(f"\nwebhooks {Counter(statuses)}, jobs {counts}, killed the worker of #{held}")
+    assert "took back 1 job(s)" in took_back
     assert set(statuses) == {202}
     assert check_burst(github) == {
         "lost": [],

@@ -11,7 +11,8 @@ docs/decisions/0005-redis-queue.md for the measurements).
 Records (``prefix`` defaults to ``patchwarden:``):
 
 - ``job:{id}`` hash: platform, kind, key, payload, revision, state, attempts, not_before, created,
-  updated, error, ``cancel`` (set when a newer job supersedes it while it runs);
+  updated, error, ``owner`` (host:pid of its last claimant), ``cancel`` (set when a newer job
+  supersedes it while it runs);
 - ``pending`` zset (id by id: oldest first), ``delayed`` zset (by not_before: retries with
   backoff), ``running`` zset (by lease deadline: the visibility timeout);
 - ``active:{key}`` set of the pending and running ids of a key (supersession);
@@ -32,6 +33,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -114,7 +117,7 @@ _RECOVER = _NOW + "local P = ARGV[1]\n" + _RECLAIM + "return reclaimed\n"
 
 _CLAIM = (
     _NOW
-    + "local P, lease = ARGV[1], tonumber(ARGV[2])\n"
+    + "local P, lease, owner = ARGV[1], tonumber(ARGV[2]), ARGV[3]\n"
     + _RECLAIM
     + """
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now)) do
@@ -127,18 +130,18 @@ local id = first[1]
 local jk = P .. 'job:' .. id
 redis.call('ZREM', P .. 'pending', id)
 local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
-redis.call('HSET', jk, 'state', 'running', 'updated', now)
+redis.call('HSET', jk, 'state', 'running', 'updated', now, 'owner', owner)
 redis.call('ZADD', P .. 'running', now + lease, id)
 local f = redis.call('HMGET', jk, 'platform', 'kind', 'key', 'payload', 'created')
 return {reclaimed, tonumber(id), f[1], f[2], f[3], f[4], f[5], attempts}
 """
 )
 
-# finish/retry/supersede of a running job by the claimant of attempt ARGV[3] (0: whoever holds it).
+# finish/retry/supersede of a running job only by its claimant: the one that claimed attempt ARGV[3].
 _MINE = """
 local jk = P .. 'job:' .. id
 local state = redis.call('HGET', jk, 'state')
-local mine = state == 'running' and (ARGV[3] == '0' or redis.call('HGET', jk, 'attempts') == ARGV[3])
+local mine = state == 'running' and redis.call('HGET', jk, 'attempts') == ARGV[3]
 """
 
 _FINISH = (
@@ -243,6 +246,7 @@ class RedisJobQueue:
         self.retention = retention_days * DAY
         self.lease_seconds = lease_seconds
         self.prefix = prefix
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"  # who runs a job, for operators
         self.redis = aioredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
         )
@@ -293,7 +297,7 @@ class RedisJobQueue:
         return int(await self._call("recover"))
 
     async def claim(self) -> Job | None:
-        result = await self._call("claim", self.lease_seconds)
+        result = await self._call("claim", self.lease_seconds, self.owner)
         if int(result[0]):
             log.info("took back %d job(s) whose worker stopped renewing its lease", int(result[0]))
         if len(result) == 1:
