@@ -50,7 +50,10 @@ async def test_a_newer_job_enqueued_elsewhere_cancels_the_scan_running_here(flee
     assert cancelled == [("github:o/r#1", [running.id])]
     assert await worker.cancelled(running.id)  # what the worker asks before publishing
     await worker.supersede(running.id)
-    assert {j["id"]: j["state"] for j in await web.jobs()} == {running.id: "superseded", newer.job_id: "pending"}
+    assert {j["id"]: j["state"] for j in await web.jobs()} == {
+        running.id: "superseded",
+        newer.job_id: "pending",
+    }
     # A job superseded while it ran is not retried with its old head.
     assert (await worker.claim()).id == newer.job_id
 

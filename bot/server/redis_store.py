@@ -130,9 +130,8 @@ class RedisShared:
                             break
             finally:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await asyncio.wait({task})  # unlike ``await task``, never swallows our own cancel
                 with contextlib.suppress(RedisError):
                     await self._release(keys=[key], args=[token])
-            if task.done() and not task.cancelled() and task.exception() is not None:
+            if not task.cancelled() and task.exception() is not None:
                 log.warning("work under lease %s failed: %r", name, task.exception())
