@@ -264,3 +264,40 @@ async def test_gerrit_stream_has_one_reader_and_a_standby_takes_over(tmp_path, r
         per_change = Counter(r.change for r in g.reviews)
         assert per_change == {first.number: 1, second.number: 1}, per_change
         assert "catch-up" in standby.log.read_text()
+
+
+async def test_a_push_received_by_the_web_process_cancels_the_scan_running_in_a_worker(tmp_path, redis_url):
+    """The newer push reaches a web process; the scan of the older head runs in a worker process:
+    the worker is told through Redis, closes its check run as cancelled and never publishes it."""
+    async with FakeGitHub(token=TOKEN, token_kind="installation", content_creation_limits=()) as gh:
+        (payload,) = add_pulls(gh, range(400, 401))
+        slow_files = gh.hold("GET", r"/pulls/400/files$")
+        config, env = fleet_setup(tmp_path, gh, "cancel", redis_url.rsplit("/", 1)[0] + "/3")
+        web = ServeProcess(config, env, "--role", "web", log_name="web.log")
+        worker = ServeProcess(config, env, "--role", "worker", log_name="worker.log")
+        try:
+            for process in (web, worker):
+                await process.wait_ready()
+            assert (await post_github(web.url, "pull_request", payload, "c-1"))[0] == 202
+            await wait_until(lambda: gh.check_runs, timeout=60, what="the first scan to begin")
+            newer = head_of(400, 1)
+            gh.push("Codertocat", "Hello-World", 400, {"net.py": HEAD}, newer)
+            sync = {**payload, "action": "synchronize", "before": payload["pull_request"]["head"]["sha"]}
+            sync["pull_request"] = {
+                **payload["pull_request"],
+                "head": {**payload["pull_request"]["head"], "sha": newer},
+            }
+            sync["after"] = newer
+            assert (await post_github(web.url, "pull_request", sync, "c-2"))[0] == 202
+            await wait_until(lambda: gh.check_runs[0]["status"] == "completed", timeout=30, what="the cancel")
+            slow_files.set()
+            await wait_until(lambda: settled(web.url, 1), timeout=60, what="the newer head's review")
+            counts = await queue_of(web.url)
+        finally:
+            slow_files.set()
+            for process in (web, worker):
+                process.stop()
+    assert counts == {"done": 1, "superseded": 1}
+    assert [r["commit_id"] for r in gh.reviews] == [newer]
+    first = gh.check_runs[0]
+    assert first["conclusion"] == "cancelled" and "superseded" in first["output"]["summary"]
