@@ -152,3 +152,27 @@ def test_the_result_cache_in_redis_answers_any_worker_for_the_same_bytes_only(re
     finally:
         one.close()
         two.close()
+
+
+async def test_rescan_limits_count_for_the_whole_fleet(redis_url):
+    """Two web processes behind a load balancer must not each allow the per-change limit: nobody
+    gets twice the rescans (or twice the refusal answers) by being routed to another process."""
+    from bot.platforms.commands import CommandLimits
+
+    prefix = fresh_prefix()
+    stores = [shared(redis_url, prefix), shared(redis_url, prefix)]
+    a, b = CommandLimits(per_change=2, per_user=20), CommandLimits(per_change=2, per_user=20)
+    a.shared, b.shared = stores
+    try:
+        assert await a.admit("k", "mallory") is None
+        assert await b.admit("k", "mallory") is None
+        refused = await a.admit("k", "mallory")
+        assert refused is not None and "rescanned 2 times" in refused
+        assert await b.admit("k", "mallory") is not None
+        assert await a.admit("other", "mallory") is None  # another change has its own count
+        assert [await a.answer_now("k", "mallory"), await b.answer_now("k", "mallory")] == [True, False]
+        keys = [k async for k in stores[0].redis.scan_iter(prefix + "rate:*")]
+        assert keys and [k for k in keys if await stores[0].redis.pttl(k) <= 0] == []  # none kept forever
+    finally:
+        for store in stores:
+            await store.redis.aclose()

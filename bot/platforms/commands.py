@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from bot.config import CommandSettings
 
 if TYPE_CHECKING:
-    from bot.platforms.base import Enqueued, EventSink, JobRequest, Platform
+    from bot.platforms.base import Enqueued, EventSink, JobRequest, Platform, SharedStore
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class CommandLimits:
         self.changes = SlidingWindow(per_change, change_window, clock)
         self.users = SlidingWindow(per_user, 3600.0, clock)
         self.answers = SlidingWindow(1, max(change_window, 3600.0), clock)
+        self.shared: SharedStore | None = None  # a fleet counts together (Platform.share)
 
     @classmethod
     def from_settings(cls, settings: CommandSettings) -> CommandLimits:
@@ -86,6 +87,37 @@ class CommandLimits:
         self.changes.record(change_key)
         self.users.record(user)
         return None
+
+    async def admit(self, change_key: str, user: str) -> str | None:
+        """:meth:`refusal`, counted for the whole fleet when it shares a store, so that several
+        web processes do not each allow the limit; this process alone if the store is down."""
+        if self.shared is None:
+            return self.refusal(change_key, user)
+        try:
+            if await self.shared.reserve(
+                f"rescan:change:{change_key}", [(self.changes.limit, self.changes.window)]
+            ):
+                return (
+                    f"this change was rescanned {self.changes.limit} times in the last "
+                    f"{self.changes.window / 60:.0f} minutes; try again later"
+                )
+            if await self.shared.reserve(f"rescan:user:{user}", [(self.users.limit, self.users.window)]):
+                return f"{user} asked for {self.users.limit} rescans in the last hour"
+        except Exception as exc:
+            log.warning("shared command limits unavailable (%r): counting in this process", exc)
+            return self.refusal(change_key, user)
+        return None
+
+    async def answer_now(self, change_key: str, user: str) -> bool:
+        """:meth:`should_answer`, for the whole fleet when it shares a store."""
+        if self.shared is None:
+            return self.should_answer(change_key, user)
+        try:
+            key = f"rescan:answer:{change_key}\0{user}"
+            return not await self.shared.reserve(key, [(self.answers.limit, self.answers.window)])
+        except Exception as exc:
+            log.warning("shared command limits unavailable (%r): counting in this process", exc)
+            return self.should_answer(change_key, user)
 
     def should_answer(self, change_key: str, user: str) -> bool:
         """True for the first refusal of ``user`` on ``change_key`` in the window (then counted)."""

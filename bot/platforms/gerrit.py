@@ -282,7 +282,7 @@ class GerritPlatform:
         self.shared: SharedStore | None = None  # set by share()
 
     def share(self, store: SharedStore | None) -> None:
-        self.shared = store
+        self.shared = self.limits.shared = store
 
     async def close(self) -> None:
         await self.rest.close()
@@ -365,13 +365,13 @@ class GerritPlatform:
                 return f"the group {group!r} that may ask for rescans is not visible to the bot"
             if user not in members:
                 return f"only members of {group!r} may ask for a rescan"
-        return self.limits.refusal(request.key, user)
+        return await self.limits.admit(request.key, user)
 
     async def answer_refusal(self, request: JobRequest, reason: str) -> None:
         """A short, unnotified message on the change, once per requester and change in a while."""
         payload = GerritJob.of(request.payload)
         user = payload.requested_by or ""
-        if not self.limits.should_answer(request.key, user):
+        if not await self.limits.answer_now(request.key, user):
             return
         cid = _cid(payload.project, int(payload.number))
         body = {"message": f"/rescan by {user} was not run: {reason}.", "tag": TAG, "notify": "NONE"}

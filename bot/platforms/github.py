@@ -280,7 +280,7 @@ class GitHubPlatform:
         )
 
     def share(self, store: SharedStore | None) -> None:
-        self.shared = self.pacer.shared = store
+        self.shared = self.pacer.shared = self.limits.shared = store
 
     async def installation_token(self, installation_id: int) -> str:
         """An installation access token, cached until five minutes before it expires (in the
@@ -494,12 +494,14 @@ class GitHubPlatform:
         gh = await self.api_for(payload.installation_id)
         if user and user == await self.bot_login(gh):
             return "a comment by the bot's own account"
-        return self.limits.refusal(request.key, user)
+        return await self.limits.admit(request.key, user)
 
     async def answer_refusal(self, request: JobRequest, reason: str) -> None:
         payload = GitHubJob.of(request.payload)
         user = payload.requested_by or ""
-        if reason == "a comment by the bot's own account" or not self.limits.should_answer(request.key, user):
+        if reason == "a comment by the bot's own account" or not await self.limits.answer_now(
+            request.key, user
+        ):
             return
         gh = await self.api_for(payload.installation_id)
         repo, number = payload.repo, payload.number

@@ -179,7 +179,8 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "al
                 max_attempts=settings.server.max_attempts,
                 retry_base_delay=settings.server.retry_base_delay,
             )
-            queue.on_cancel = workers.cancel_running  # type: ignore[attr-defined]
+            if settings.server.queue_url:  # scans running here, superseded through another process
+                queue.on_cancel = workers.cancel_running  # type: ignore[attr-defined]
         service = Service(settings, queue, eng, platforms, workers, role=role, shared=shared)
         app[SERVICE] = service
         queue.start()
@@ -188,11 +189,9 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "al
         service.background.append(asyncio.create_task(queue.prune_periodically(), name="queue-prune"))
         for platform in platforms.values():
             platform.share(shared)
-            tasks = platform.start(service)
-            for number, task in enumerate(tasks):
-                if role == "worker":  # event sources (the Gerrit stream) run in web processes
-                    task.close()
-                    continue
+            if role == "worker":  # event sources (webhooks, the Gerrit stream) live in web processes
+                continue
+            for number, task in enumerate(platform.start(service)):
                 service.background.append(asyncio.create_task(task, name=f"{platform.name}-{number}"))
         log.info(
             "patchwarden serving %s as %s; queue %s",

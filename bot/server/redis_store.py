@@ -41,12 +41,15 @@ for i = 2, #ARGV, 2 do
 end
 if wait > 0 then return tostring(wait) end
 local seq = redis.call('INCR', base .. ':seq')
+local longest = 1
 for i = 2, #ARGV, 2 do
   local span = tonumber(ARGV[i + 1])
   local key = base .. ':' .. span
   redis.call('ZADD', key, now, now .. ':' .. seq)
   redis.call('PEXPIRE', key, math.ceil(span * 1000) + 1000)
+  longest = math.max(longest, span)
 end
+redis.call('PEXPIRE', base .. ':seq', math.ceil(longest * 1000) + 1000)
 redis.call('SET', base .. ':last', now, 'PX', math.ceil(math.max(interval, 1) * 1000))
 return '0'
 """
