@@ -42,6 +42,11 @@ class TransientError(RuntimeError):
     """Worth retrying later (timeouts, 5xx after our own retries)."""
 
 
+class QueueUnavailable(TransientError):
+    """The job queue's store cannot be reached (a Redis server down): webhooks are answered 503,
+    so the sender delivers again later, and the Gerrit stream reconnects and catches up."""
+
+
 class Skip(Exception):
     """Nothing to do for this job (opted out, closed, stale); the reason is logged."""
 

@@ -21,7 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.platforms.base import ALREADY_REVIEWED, DUPLICATE_DELIVERY, SCAN_UNDER_WAY, Enqueued, Job, JobRequest
+from bot.platforms.base import (
+    ALREADY_REVIEWED,
+    DUPLICATE_DELIVERY,
+    SCAN_UNDER_WAY,
+    Enqueued,
+    Job,
+    JobRequest,
+    QueueUnavailable,
+)
 
 __all__ = [
     "ALREADY_REVIEWED",
@@ -69,11 +77,6 @@ DAY = 86400.0
 MIN_DELIVERY_RETENTION = 8 * DAY
 PRUNE_INTERVAL = 3600.0  # seconds between two prunings of a running service
 PRUNE_BATCH = 1000  # rows deleted per transaction, so an enqueue never waits long on a pruning
-
-
-class QueueUnavailable(RuntimeError):
-    """The queue's store cannot be reached (a Redis server down): webhooks are answered 503, so
-    the sender delivers again later and nothing acknowledged is lost."""
 
 
 def job_state_key(job_id: int) -> str:
