@@ -125,3 +125,12 @@ async def test_depth_and_age_of_the_queue(fleet):
     await q.enqueue("github", JobRequest("review", "b", {}))
     assert await q.counts() == {"pending": 2}
     assert 0.15 < await q.oldest_pending_age() < 30
+
+
+async def test_a_worker_stopping_cleanly_hands_its_jobs_back_at_once(fleet):
+    stopping, other = fleet(lease=30.0)
+    await other.enqueue("github", JobRequest("review", "k", {}))
+    job = await stopping.claim()
+    await stopping.aclose()  # SIGTERM: no need to wait 30 s for the lease to run out
+    again = await other.claim()
+    assert again is not None and again.id == job.id

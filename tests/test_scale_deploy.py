@@ -48,3 +48,17 @@ def test_kubernetes_deployments_have_roles_and_probe_healthz():
     assert ("Service", "patchwarden-web") in docs
     hpa = docs["HorizontalPodAutoscaler", "patchwarden-worker"]
     assert hpa["spec"]["scaleTargetRef"]["name"] == "patchwarden-worker"
+
+
+def test_web_and_worker_roles_refuse_to_start_without_a_shared_queue(monkeypatch, capsys):
+    """The embedded queue serves one process: a web process on it would queue jobs that no
+    worker process can see, so `serve --role web|worker` says what to set and exits."""
+    from bot.cli import EXIT_USAGE, main
+
+    for name in ("PATCHWARDEN_QUEUE_URL", "PATCHWARDEN_SERVER_QUEUE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATCHWARDEN_GITHUB_WEBHOOK_SECRET", "s")
+    monkeypatch.setenv("PATCHWARDEN_GITHUB_TOKEN", "t")
+    for role in ("web", "worker"):
+        assert main(["serve", "--role", role]) == EXIT_USAGE
+        assert "set PATCHWARDEN_QUEUE_URL" in capsys.readouterr().err

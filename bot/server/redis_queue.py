@@ -474,5 +474,10 @@ class RedisJobQueue:
         """Synchronous like JobQueue.close: the connection pool is closed by :meth:`aclose`."""
 
     async def aclose(self) -> None:
+        """Stop; jobs still held here (the service stopped mid-scan) go back to pending at once
+        rather than when their lease runs out."""
         await self.stop()
+        for job_id in list(self._mine):
+            with contextlib.suppress(QueueUnavailable):
+                await self.retry_later(job_id, 0.0, "the worker holding it stopped")
         await self.redis.aclose()
