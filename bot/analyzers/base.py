@@ -38,6 +38,30 @@ class AnalyzerResult:
         self.errors.append(line)
         (self.file_errors if cacheable else self.transient_errors).setdefault(path, []).append(line)
 
+    def to_dict(self) -> dict:
+        """Plain JSON types, for the local daemon (bot.server.daemon)."""
+        return {
+            "tool": self.tool,
+            "findings": [f.to_dict() for f in self.findings],
+            "errors": self.errors,
+            "seconds": self.seconds,
+            "file_errors": self.file_errors,
+            "transient_errors": self.transient_errors,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AnalyzerResult:
+        return cls(
+            tool=str(data["tool"]),
+            findings=[Finding.from_dict(f) for f in data["findings"]],
+            errors=[str(e) for e in data["errors"]],
+            seconds=float(data["seconds"]),
+            file_errors={str(p): [str(e) for e in lines] for p, lines in data["file_errors"].items()},
+            transient_errors={
+                str(p): [str(e) for e in lines] for p, lines in data["transient_errors"].items()
+            },
+        )
+
     def run_errors(self) -> list[str]:
         """The error lines not tied to one file."""
         attributed = [

@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from bot import metrics
 from bot.analyzers.base import (
     AnalyzerError,
     AnalyzerResult,
@@ -183,10 +184,12 @@ class SemgrepAnalyzer:
                 result.findings += [self._from_diagnostic(path, d) for d in diagnostics]
             cold = [p for p in paths if p not in answered]
             timeout -= time.monotonic() - started
+            metrics.SEMGREP_FILES.labels("warm").inc(len(answered))
         if cold:
             if timeout <= 0:
                 raise AnalyzerError(f"timed out after {budget:g} s")
             await self._run_cli(root, cold, timeout, result)
+            metrics.SEMGREP_FILES.labels("cli").inc(len(cold))
         python = [p for p in paths if p.endswith((".py", ".pyi"))]
         for path, line in await asyncio.to_thread(not_python3_file_errors, root, python):
             result.add_file_error(path, line)
