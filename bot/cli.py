@@ -128,7 +128,7 @@ async def check_engine(args: argparse.Namespace, settings: Settings) -> Engine:
     """Cold analyzers, or the local daemon's warm ones (bot.server.daemon) where one answers."""
     if args.daemon is False:
         return Engine.from_settings(settings.engine)
-    from bot.server.daemon import DaemonClient, engine_for_check
+    from bot.server.daemon_client import DaemonClient, engine_for_check
 
     client = DaemonClient()
     if args.daemon and not await client.start(idle_seconds=1800):
@@ -137,7 +137,7 @@ async def check_engine(args: argparse.Namespace, settings: Settings) -> Engine:
 
 
 async def _daemon_command(args: argparse.Namespace) -> int:
-    from bot.server.daemon import DaemonClient, DaemonUnavailable
+    from bot.server.daemon_client import DaemonClient, DaemonUnavailable
 
     client = DaemonClient()
     if args.action == "status":

@@ -17,7 +17,7 @@ import pytest
 from bot.analyzers import SemgrepAnalyzer
 from bot.config import EngineSettings
 from bot.pipeline import Engine
-from bot.server.daemon import DaemonClient, DaemonUnavailable
+from bot.server.daemon_client import DaemonClient, DaemonUnavailable
 from tests.test_check_cli import three_patterns_repo  # noqa: F401 - a fixture
 
 NOVA = """import os

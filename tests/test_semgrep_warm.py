@@ -142,12 +142,12 @@ async def test_a_hung_server_is_killed_and_the_file_goes_to_the_cli(tmp_path, co
 
 async def test_servers_are_retired_at_their_memory_ceiling_and_file_count(tmp_path, cold):
     paths = write(tmp_path, {f"nova/m{i}.py": f"import os\nos.system(cmd{i})\n" for i in range(3)})
-    expected = key(await cold.run(tmp_path, paths, 60))
+    expected = [key(await cold.run(tmp_path, [p], 60)) for p in paths]
     for server in (SemgrepServer(memory_limit=1), SemgrepServer(max_files=1)):
         warm = SemgrepAnalyzer(RULES, server=server)
         try:
-            assert key(await warm.run(tmp_path, paths, 60)) == expected
-            assert server.started == 3 and server._server is None  # one file each, then retired
+            assert [key(await warm.run(tmp_path, [p], 60)) for p in paths] == expected
+            assert server.started == 3 and server._server is None  # one review each, then retired
         finally:
             await warm.close()
 

@@ -81,6 +81,7 @@ class _Server:
         self.proc: asyncio.subprocess.Process | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.files = 0
+        self.requests = 0
         self._next_id = 0
         self._responses: dict[int, asyncio.Future[dict]] = {}
         self._diagnostics: dict[str, asyncio.Future[list[dict]]] = {}
@@ -230,39 +231,54 @@ class _Server:
                 self._scans.pop(0)
                 scan.done.set()
 
-    async def scan(self, source: Path, rel: str, timeout: float) -> list[dict] | None:
-        """The diagnostics for one file, or None when this server's answer is not to be trusted.
+    async def scan(
+        self,
+        root: Path,
+        rels: list[str],
+        file_timeout: float,
+        deadline: float,
+        into: dict[str, list[dict] | None],
+    ) -> None:
+        """Each file's diagnostics into ``into`` (None where this server's answer is not to be
+        trusted), one file at a time, each within ``file_timeout`` and all before ``deadline``.
 
         The server scans a file when it is opened, but a path it has not seen yet is not among
-        its targets then: that first scan logs "No targets" and answers nothing (while it learns
-        the path). Saving the file scans it for real."""
-        self.files += 1
-        job = self.root / str(self.files)
-        target = job / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-        uri = target.as_uri()
-        deadline = time.monotonic() + timeout
+        its targets then: that scan logs "No targets" and answers nothing, while the server walks
+        its workspace again. So every file of the request is written first; the first one opened
+        is then saved to be scanned for real, and the others are known by the time they open."""
+        self.files += len(rels)
+        self.requests += 1
+        job = self.root / str(self.requests)
+        for rel in rels:
+            (job / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / rel, job / rel)
         try:
-            # The server reads the file from disk; the text sent is not used.
-            document = {"uri": uri, "languageId": "", "version": 1, "text": ""}
-            scan, diagnostics = await self._scan_once(
-                uri, rel, "textDocument/didOpen", {"textDocument": document}, deadline
-            )
-            if scan.scanned == 0:
+            for rel in rels:
+                uri = (job / rel).as_uri()
+                limit = min(time.monotonic() + file_timeout, deadline)
+                # The server reads the file from disk; the text sent is not used.
+                document = {"uri": uri, "languageId": "", "version": 1, "text": ""}
                 scan, diagnostics = await self._scan_once(
-                    uri, rel, "textDocument/didSave", {"textDocument": {"uri": uri}}, deadline
+                    uri, rel, "textDocument/didOpen", {"textDocument": document}, limit
                 )
-            await self._notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+                if scan.scanned == 0:
+                    scan, diagnostics = await self._scan_once(
+                        uri, rel, "textDocument/didSave", {"textDocument": {"uri": uri}}, limit
+                    )
+                await self._notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+                if scan.errors or scan.scanned != 1:
+                    log.info(
+                        "semgrep lsp: %s: scanned %s, errors %s: the CLI decides",
+                        rel,
+                        scan.scanned,
+                        scan.errors,
+                    )
+                    into[rel] = None
+                else:
+                    into[rel] = diagnostics
         finally:
-            self._diagnostics.pop(uri, None)
+            self._diagnostics.clear()
             shutil.rmtree(job, ignore_errors=True)
-        if scan.errors or scan.scanned != 1:
-            log.info(
-                "semgrep lsp: %s: scanned %s, errors %s: the CLI decides", rel, scan.scanned, scan.errors
-            )
-            return None
-        return diagnostics
 
     async def _scan_once(
         self, uri: str, rel: str, method: str, params: dict, deadline: float
@@ -322,35 +338,26 @@ class SemgrepServer:
     ) -> dict[str, list[dict]]:
         """Diagnostics for each of ``paths`` (under ``root``) this server could answer for;
         the rest are for the CLI. Never raises for a server's failure."""
-        answered: dict[str, list[dict]] = {}
         deadline = time.monotonic() + timeout
+        results: dict[str, list[dict] | None] = {}
         async with self._lock:
-            for rel in paths:
-                if self.failed or b"nosem" in (root / rel).read_bytes().lower():
-                    continue
-                remaining = min(self.request_timeout, deadline - time.monotonic())
-                if remaining <= 0:
-                    break
-                server = await self._server_for(rule_files, rules_key, max_target_bytes)
-                if server is None:
-                    break
+            wanted = [rel for rel in paths if b"nosem" not in (root / rel).read_bytes().lower()]
+            server = await self._server_for(rule_files, rules_key, max_target_bytes) if wanted else None
+            if server is not None:
                 try:
-                    found = await server.scan(root / rel, rel, remaining)
+                    await server.scan(root, wanted, self.request_timeout, deadline, results)
                 except UnreadableLog as exc:
                     log.warning("%s: the CLI runs Semgrep from now on", exc)
                     self.failed = True
                     await self._retire()
-                    continue
                 except (TimeoutError, OSError, RuntimeError, ConnectionError) as exc:
-                    log.warning("semgrep lsp failed on %s (%r): restarting it; the CLI decides", rel, exc)
+                    log.warning("semgrep lsp failed (%r): restarting it; the CLI decides", exc)
                     await self._retire()
-                    continue
-                if found is not None:
-                    answered[rel] = found
-                pid = server.pid
-                if server.files >= self.max_files or (pid and rss_bytes(pid) > self.memory_limit):
-                    await self._retire()
-        return answered
+                else:
+                    pid = server.pid
+                    if server.files >= self.max_files or (pid and rss_bytes(pid) > self.memory_limit):
+                        await self._retire()
+        return {rel: found for rel, found in results.items() if found is not None}
 
     async def _server_for(
         self, rule_files: list[Path], rules_key: str, max_target_bytes: int
