@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import shutil
 import sys
@@ -36,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
         "--fail-level", choices=[s.value for s in Severity], help="exit 1 on a finding this severe"
     )
     check.add_argument("--demo", action="store_true", help="review a demo change in a throw-away repository")
+    check.add_argument(
+        "--daemon",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="--daemon: start the local daemon (warm analyzers) if none runs, and use it; "
+        "--no-daemon: never use one (default: use one if it runs)",
+    )
     serve = sub.add_parser("serve", help="run the bot (webhooks, Gerrit stream, queue, workers)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -47,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         help="web: webhooks and the Gerrit stream, enqueue only; worker: reviews; all: both (needs "
         "PATCHWARDEN_QUEUE_URL for web/worker)",
     )
+    daemon = sub.add_parser("daemon", help="the local daemon that keeps check's analyzers warm")
+    daemon.add_argument("action", choices=["run", "status", "stop"])
+    daemon.add_argument("--idle", type=float, default=1800, help="run: stop after this many idle seconds")
+    daemon.add_argument("--config", type=Path, help="run: configuration file (YAML) for the engine")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -105,7 +117,11 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Revie
             return Review(summary, [], [], []), EXIT_OK
         if args.filter_mode:
             config = config.model_copy(update={"filter_mode": FilterMode(args.filter_mode)})
-        review = await Engine.from_settings(settings.engine).review(change, config, errors)
+        engine = await check_engine(args, settings)
+        try:
+            review = await engine.review(change, config, errors)
+        finally:
+            await engine.close()
     finally:
         if demo_root is not None:
             shutil.rmtree(demo_root, ignore_errors=True)
@@ -113,6 +129,36 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Revie
     worst = review.worst_severity()
     code = EXIT_FINDINGS if fail and worst and worst.rank >= Severity(fail).rank else EXIT_OK
     return review, code
+
+
+async def check_engine(args: argparse.Namespace, settings: Settings) -> Engine:
+    """Cold analyzers, or the local daemon's warm ones (bot.server.daemon) where one answers."""
+    if args.daemon is False:
+        return Engine.from_settings(settings.engine)
+    from bot.server.daemon_client import DaemonClient, engine_for_check
+
+    client = DaemonClient()
+    if args.daemon and not await client.start(idle_seconds=1800):
+        print("patchwarden: note: the daemon did not start; reviewing without it", file=sys.stderr)
+    return engine_for_check(settings.engine, client)
+
+
+async def _daemon_command(args: argparse.Namespace) -> int:
+    from bot.server.daemon_client import DaemonClient, DaemonUnavailable
+
+    client = DaemonClient()
+    if args.action == "status":
+        try:
+            answer = await client.call("GET", "/status", timeout=2)
+        except DaemonUnavailable as exc:
+            print(f"patchwarden daemon: not running ({exc})")
+            return EXIT_FINDINGS
+        print(f"patchwarden daemon: pid {answer['pid']}, {answer['requests']} requests, socket {client.path}")
+        return EXIT_OK
+    if args.action == "stop":
+        with contextlib.suppress(DaemonUnavailable):
+            await client.call("POST", "/stop", timeout=5)
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        settings = load_settings(getattr(args, "config", None) if args.command == "serve" else None)
+        settings = load_settings(
+            getattr(args, "config", None) if args.command in ("serve", "daemon") else None
+        )
+        if args.command == "daemon":
+            if args.action == "run":
+                from bot.server.daemon import run_daemon
+
+                return run_daemon(settings.engine, args.idle)
+            return asyncio.run(_daemon_command(args))
         if args.command == "check":
             review, code = asyncio.run(run_check(args, settings))
             sys.stdout.write(FORMATS[args.format](review))

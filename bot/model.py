@@ -8,7 +8,7 @@ GitHub, Gerrit or a local git range, and publish a ``Review`` their own way.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 class FileStatus(enum.StrEnum):
@@ -125,6 +125,24 @@ class Finding:
     @property
     def lines(self) -> range:
         return range(self.line, max(self.line, self.end_line) + 1)
+
+    def to_dict(self) -> dict:
+        """Plain JSON types (the result cache and the local daemon carry findings so)."""
+        return {**asdict(self), "severity": self.severity.value, "confidence": self.confidence.value}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Finding:
+        return cls(
+            tool=data["tool"],
+            rule_id=data["rule_id"],
+            path=data["path"],
+            line=data["line"],
+            end_line=data["end_line"],
+            message=data["message"],
+            severity=Severity(data["severity"]),
+            confidence=Severity(data["confidence"]),
+            fields=dict(data["fields"]),
+        )
 
 
 @dataclass

@@ -32,6 +32,7 @@ class RuffAnalyzer:
         reports_confidence=False,
         unused_name_rules=frozenset({"F401", "F841"}),  # an import, a local variable
         name_reference=lambda name: name_reference(name),
+        whole_module=True,  # F401/F821 read every use and definition in the module
     )
 
     def __init__(self, builtins: tuple[str, ...] = ("_",), target_version: str = "py311") -> None:

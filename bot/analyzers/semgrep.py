@@ -25,12 +25,14 @@ import functools
 import hashlib
 import os
 import re
+import time
 import warnings
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 import yaml
 
+from bot import metrics
 from bot.analyzers.base import (
     AnalyzerError,
     AnalyzerResult,
@@ -40,6 +42,7 @@ from bot.analyzers.base import (
     tool_identity,
     tool_path,
 )
+from bot.analyzers.semgrep_lsp import SemgrepServer
 from bot.model import Finding, Severity
 
 # Semgrep language -> file name endings it is given (only languages a bundled rule uses count).
@@ -86,11 +89,17 @@ class SemgrepAnalyzer:
         experimental: bool = True,
         max_target_bytes: int = 5_000_000,
         jobs: int | None = None,
+        server: SemgrepServer | None = None,
     ) -> None:
         self.rules_dir = rules_dir
         self.experimental = experimental
         self.max_target_bytes = max_target_bytes
+        self.server = server  # the warm path (bot.analyzers.semgrep_lsp); None: the CLI only
         self.jobs = jobs
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
 
     def jobs_for(self, paths: list[str]) -> int:
         """Semgrep's ``--jobs``: ``jobs`` if set, else every core but one while the change has
@@ -111,6 +120,10 @@ class SemgrepAnalyzer:
             for rule_file in self.rule_files
             for rule in (yaml.load(rule_file.read_text(), Loader=_Loader) or {}).get("rules", [])
         ]
+
+    @cached_property
+    def rules_by_id(self) -> dict[str, dict]:
+        return {str(rule["id"]): rule for rule in self.rules if "id" in rule}
 
     @cached_property
     def suffixes(self) -> tuple[str, ...]:
@@ -160,6 +173,30 @@ class SemgrepAnalyzer:
     async def run(self, root: Path, paths: list[str], timeout: float) -> AnalyzerResult:
         if not self.rule_files:
             raise AnalyzerError(f"no rules in {self.rules_dir}")
+        result = AnalyzerResult(self.name)
+        cold, budget = paths, timeout
+        if self.server is not None:
+            started = time.monotonic()
+            answered = await self.server.scan(
+                self.rule_files, self.cache_key(), self.max_target_bytes, root, paths, timeout
+            )
+            for path, diagnostics in answered.items():
+                result.findings += [self._from_diagnostic(path, d) for d in diagnostics]
+            cold = [p for p in paths if p not in answered]
+            timeout -= time.monotonic() - started
+            metrics.SEMGREP_FILES.labels("warm").inc(len(answered))
+        if cold:
+            if timeout <= 0:
+                raise AnalyzerError(f"timed out after {budget:g} s")
+            await self._run_cli(root, cold, timeout, result)
+            metrics.SEMGREP_FILES.labels("cli").inc(len(cold))
+        python = [p for p in paths if p.endswith((".py", ".pyi"))]
+        for path, line in await asyncio.to_thread(not_python3_file_errors, root, python):
+            result.add_file_error(path, line)
+        return result
+
+    async def _run_cli(self, root: Path, paths: list[str], timeout: float, result: AnalyzerResult) -> None:
+        """``semgrep scan`` on ``paths``: its findings and errors into ``result``."""
         argv = [
             tool_path("semgrep"), "scan", "--json", "--metrics=off", "--disable-version-check",
             "--no-git-ignore", "--quiet", f"--max-target-bytes={self.max_target_bytes}",
@@ -171,7 +208,6 @@ class SemgrepAnalyzer:
             argv += ["--config", str(rule_file)]
         argv += ["--", *paths]
         report, _ = await run_json_tool(argv, root, timeout, env=ENV)
-        result = AnalyzerResult(self.name)
         for err in report.get("errors", []):
             where = err.get("path") or (err.get("spans") or [{}])[0].get("file", "")
             line = f"semgrep: {where or 'run'}: {err.get('type', 'error')}: {_short(err.get('message', ''))}"
@@ -190,28 +226,40 @@ class SemgrepAnalyzer:
                         f"semgrep did not scan {path} (skipped); its rules did not run on it",
                         cacheable=False,
                     )
-        python = [p for p in paths if p.endswith((".py", ".pyi"))]
-        for path, line in await asyncio.to_thread(not_python3_file_errors, root, python):
-            result.add_file_error(path, line)
         for r in report.get("results", []):
             extra = r.get("extra", {})
-            meta = extra.get("metadata", {}) or {}
-            rule_id = r["check_id"].rsplit(".", 1)[-1]
-            message = extra.get("message", "")
             result.findings.append(
-                Finding(
-                    tool=self.name,
-                    rule_id=rule_id,
-                    path=r["path"],
-                    line=r["start"]["line"],
-                    end_line=r["end"]["line"],
-                    message=message,
-                    severity=_SEVERITY.get(extra.get("severity", "WARNING"), Severity.MEDIUM),
-                    confidence=Severity(str(meta.get("confidence", "medium")).lower()),
-                    fields={"message": message, **self.bound_values(rule_id, message)},
+                self._finding(
+                    r["check_id"], r["path"], r["start"]["line"], r["end"]["line"],
+                    extra.get("message", ""), extra.get("severity", "WARNING"), extra.get("metadata") or {},
                 )
-            )
-        return result
+            )  # fmt: skip
+
+    def _from_diagnostic(self, path: str, d: dict) -> Finding:
+        """A finding from the warm server's diagnostic (0-based lines; the rule gives the rest)."""
+        rule_id = str(d.get("code", "")).rsplit(".", 1)[-1]
+        rule = self.rules_by_id.get(rule_id, {})
+        where = d["range"]
+        return self._finding(
+            rule_id, path, where["start"]["line"] + 1, where["end"]["line"] + 1, d.get("message", ""),
+            rule.get("severity", "WARNING"), rule.get("metadata") or {},
+        )  # fmt: skip
+
+    def _finding(
+        self, check_id: str, path: str, line: int, end_line: int, message: str, severity: str, meta: dict
+    ) -> Finding:
+        rule_id = check_id.rsplit(".", 1)[-1]
+        return Finding(
+            tool=self.name,
+            rule_id=rule_id,
+            path=path,
+            line=line,
+            end_line=end_line,
+            message=message,
+            severity=_SEVERITY.get(str(severity).upper(), Severity.MEDIUM),
+            confidence=Severity(str(meta.get("confidence", "medium")).lower()),
+            fields={"message": message, **self.bound_values(rule_id, message)},
+        )
 
 
 _PARSE_ERROR_TYPES = ("syntax", "parsing", "lexical", "parse")

@@ -131,8 +131,9 @@ def open_engine(settings: Settings, queue: JobQueue) -> Engine:
     if settings.server.queue_url:
         from bot.server.redis_cache import RedisResultCache
 
-        return Engine.from_settings(settings.engine, cache=RedisResultCache(settings.server.queue_url))
-    return Engine.from_settings(settings.engine, cache=settings.server.data_dir / "cache.sqlite3")
+        cache = RedisResultCache(settings.server.queue_url)
+        return Engine.from_settings(settings.engine, cache=cache, warm=True)
+    return Engine.from_settings(settings.engine, cache=settings.server.data_dir / "cache.sqlite3", warm=True)
 
 
 def shared_store(settings: Settings, queue: JobQueue) -> SharedStore | None:
@@ -209,6 +210,8 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "al
             await workers.stop()
         for platform in platforms.values():
             await platform.close()
+        if engine is None and eng is not None:
+            await eng.close()
         await queue.aclose()
 
     app.cleanup_ctx.append(lifecycle)
