@@ -47,6 +47,7 @@ from bot.server.queue import DAY, MIN_DELIVERY_RETENTION, PRUNE_INTERVAL, QueueU
 
 log = logging.getLogger(__name__)
 
+# The scripts delete a job's kept state, ``kv`` field ``job:{id}:begun``: queue.job_state_key.
 _NOW = "local t = redis.call('TIME'); local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
 
 _ENQUEUE = (
