@@ -75,12 +75,12 @@ async def test_a_worker_that_lost_its_lease_cannot_finish_a_job_another_took_bac
 
 
 async def test_a_renewed_lease_keeps_a_long_scan_with_its_worker(fleet):
-    worker, other = fleet(lease=0.3)
+    worker, other = fleet(lease=1.5)
     await other.enqueue("github", JobRequest("review", "k", {}))
     job = await worker.claim()
-    for _ in range(6):  # 0.6 s, twice the lease, renewed all along
+    for _ in range(10):  # 2.5 s, more than the lease, renewed all along
         assert await worker.heartbeat() == []
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.25)
     assert await other.claim() is None
     await worker.finish(job.id)
     assert await other.counts() == {"done": 1}
