@@ -34,21 +34,21 @@ async def fleet(redis_url):
 
 async def test_a_newer_job_enqueued_elsewhere_cancels_the_scan_running_here(fleet):
     worker, web = fleet()
-    cancelled: list[tuple[str, list[int]]] = []
-    worker.on_cancel = lambda key, ids: cancelled.append((key, ids))
+    cancelled: list[tuple[str, list[int], bool]] = []
+    worker.on_cancel = lambda key, ids, lost: cancelled.append((key, ids, lost))
     worker.start()  # lease renewal and notifications
     await asyncio.sleep(0.1)  # subscribed
     await web.enqueue("github", JobRequest("review", "github:o/r#1", {"revision": "a"}, True))
     running = await worker.claim()
-    assert running is not None and not await worker.cancelled(running.id)
+    assert running is not None and await worker.cancelled(running.id) is None
     newer = await web.enqueue("github", JobRequest("review", "github:o/r#1", {"revision": "b"}, True))
     assert newer.superseded == [running.id]
     for _ in range(50):  # told through the notification at once, else by the next renewal (1 s)
         if cancelled:
             break
         await asyncio.sleep(0.05)
-    assert cancelled == [("github:o/r#1", [running.id])]
-    assert await worker.cancelled(running.id)  # what the worker asks before publishing
+    assert cancelled == [("github:o/r#1", [running.id], False)]
+    assert await worker.cancelled(running.id) == "superseded"  # asked again before publishing
     await worker.supersede(running.id)
     assert {j["id"]: j["state"] for j in await web.jobs()} == {
         running.id: "superseded",
@@ -65,8 +65,8 @@ async def test_a_worker_that_lost_its_lease_cannot_finish_a_job_another_took_bac
     await asyncio.sleep(0.4)
     again = await other.claim()
     assert again is not None and (again.id, again.attempts) == (job.id, 2)
-    assert await paused.heartbeat() == [job.id]  # told to stop
-    assert await paused.cancelled(job.id)
+    assert await paused.heartbeat() == [(job.id, True)]  # told to stop: lost, not superseded
+    assert await paused.cancelled(job.id) == "lost"
     await paused.finish(job.id, "failed", "late")  # refused: not its claim any more
     await paused.supersede(job.id)  # refused too: the job is the other worker's
     assert [j["state"] for j in await other.jobs()] == ["running"]

@@ -20,7 +20,7 @@ import redis.asyncio
 
 from tests.fakes.github import FakeGitHub
 from tests.service import ServeProcess, github_serve_setup, post_github, wait_until
-from tests.test_github_e2e import HEAD, TOKEN
+from tests.test_github_e2e import HEAD, SECRET, TOKEN
 from tests.test_reliability import add_pulls, post_all
 
 pytestmark = pytest.mark.slow
@@ -301,3 +301,37 @@ async def test_a_push_received_by_the_web_process_cancels_the_scan_running_in_a_
     assert [r["commit_id"] for r in gh.reviews] == [newer]
     first = gh.check_runs[0]
     assert first["conclusion"] == "cancelled" and "superseded" in first["output"]["summary"]
+
+
+async def test_a_worker_whose_job_was_taken_back_stops_and_leaves_the_scan_to_the_new_holder(
+    tmp_path, redis_url
+):
+    """A worker stalled past its lease (here: the job's claim moved on under it, as another
+    worker's claim does) stops its scan without closing the check run the new holder carries on
+    and without recording an outcome for a job that is no longer its own."""
+    from tests.service import make_settings, running_service
+
+    async with FakeGitHub(token=TOKEN, token_kind="installation", content_creation_limits=()) as gh:
+        (payload,) = add_pulls(gh, range(410, 411))
+        slow_files = gh.hold("GET", r"/pulls/410/files$")
+        queue_url = redis_url.rsplit("/", 1)[0] + "/4"
+        settings = make_settings(tmp_path, {
+            "github": {"api_url": gh.url, "token": TOKEN, "webhook_secret": SECRET, "write_limits": [],
+                       "bot_login": gh.bot_login},
+            "server": {"queue_url": queue_url, "workers": 1, "retry_base_delay": 0.2},
+        })  # fmt: skip
+        store = redis.asyncio.Redis.from_url(queue_url, decode_responses=True)
+        try:
+            async with running_service(settings) as (url, service):
+                assert (await post_github(url, "pull_request", payload, "t-1"))[0] == 202
+                await wait_until(lambda: gh.check_runs, timeout=60, what="the scan to begin")
+                (job,) = await service.queue.jobs("running")
+                await store.hincrby(f"patchwarden:job:{job['id']}", "attempts", 1)  # another's claim now
+                await wait_until(lambda: not service.workers._running, timeout=10, what="the scan to stop")
+                slow_files.set()
+                jobs = await service.queue.jobs()
+        finally:
+            slow_files.set()
+            await store.aclose()
+    assert [j["state"] for j in jobs] == ["running"]  # the new holder's to finish
+    assert gh.check_runs[0]["status"] == "in_progress" and gh.reviews == []

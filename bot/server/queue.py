@@ -235,10 +235,11 @@ class JobQueue:
         await self._run(op)
         self.wakeup.set()
 
-    async def cancelled(self, job_id: int) -> bool:
-        """Whether a running job must not publish. In one process a newer job cancels the running
-        scan directly (``Workers.cancel_running``), so there is nothing to ask here."""
-        return False
+    async def cancelled(self, job_id: int) -> str | None:
+        """Why a running job must not publish (see RedisJobQueue.cancelled), or None. In one
+        process a newer job cancels the running scan directly (``Workers.cancel_running``), so
+        there is nothing to ask here."""
+        return None
 
     async def counts(self) -> dict[str, int]:
         def op() -> dict[str, int]:

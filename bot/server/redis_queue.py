@@ -206,8 +206,9 @@ return 1
 """
 )
 
-# Renew the leases of the jobs this process runs: ARGV[3..] are id, attempt pairs. Returns the
-# ids it must stop: cancelled by a newer job, or no longer its own (reclaimed after a pause).
+# Renew the leases of the jobs this process runs: ARGV[3..] are id, attempt pairs. Returns id,
+# reason pairs of those it must stop: 1 cancelled by a newer job, 2 no longer its own (reclaimed
+# by another worker after a pause longer than the lease).
 _HEARTBEAT = (
     _NOW
     + "local P, lease = ARGV[1], tonumber(ARGV[2])\n"
@@ -217,8 +218,12 @@ for i = 3, #ARGV, 2 do
   local id, attempt = ARGV[i], ARGV[i + 1]
   local jk = P .. 'job:' .. id
   local f = redis.call('HMGET', jk, 'state', 'attempts', 'cancel')
-  if f[1] ~= 'running' or f[2] ~= attempt or f[3] == '1' then
+  if f[1] ~= 'running' or f[2] ~= attempt then
     table.insert(stop, tonumber(id))
+    table.insert(stop, 2)
+  elseif f[3] == '1' then
+    table.insert(stop, tonumber(id))
+    table.insert(stop, 1)
   else
     redis.call('ZADD', P .. 'running', 'XX', now + lease, id)
   end
@@ -233,8 +238,10 @@ STATES = ("pending", "running", "done", "failed", "superseded")
 class RedisJobQueue:
     """:class:`bot.server.queue.JobQueue`'s interface on a Redis server shared by many processes.
 
-    ``on_cancel(key, ids)`` is called when a job this process runs must stop (a newer job of its
-    key came, through any web process); the server wires it to ``Workers.cancel_running``."""
+    ``on_cancel(key, ids, lost)`` is called when a job this process runs must stop: a newer job
+    of its key came, through any web process (``lost`` False), or another worker took the job
+    back after this one stalled past its lease (``lost`` True). The server wires it to
+    ``Workers.cancel_running``."""
 
     def __init__(
         self,
@@ -252,7 +259,7 @@ class RedisJobQueue:
             url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
         )
         self.wakeup = asyncio.Event()
-        self.on_cancel: Callable[[str, list[int]], None] | None = None
+        self.on_cancel: Callable[[str, list[int], bool], None] | None = None
         self._mine: dict[int, tuple[int, str]] = {}  # job id -> (attempt, key) claimed here
         self._tasks: list[asyncio.Task] = []
         scripts = {"enqueue": _ENQUEUE, "claim": _CLAIM, "recover": _RECOVER, "finish": _FINISH,
@@ -330,24 +337,28 @@ class RedisJobQueue:
         self._mine.pop(job_id, None)
         self.wakeup.set()
 
-    async def cancelled(self, job_id: int) -> bool:
-        """Whether the job must not publish: a newer job superseded it, or its lease was lost."""
-        attempt = self._attempt(job_id)
+    async def cancelled(self, job_id: int) -> str | None:
+        """Why the running job must not publish: ``"superseded"`` (a newer job of its key came),
+        ``"lost"`` (another worker holds it now), or None."""
         state, attempts, cancel = await self._do(
             self.redis.hmget(self._k(f"job:{job_id}"), "state", "attempts", "cancel")
         )
-        return state != "running" or cancel == "1" or (attempt != 0 and attempts != str(attempt))
+        if state != "running" or attempts != str(self._attempt(job_id)):
+            return "lost"
+        return "superseded" if cancel == "1" else None
 
-    async def heartbeat(self) -> list[int]:
-        """Renew the leases of the jobs running here; tell ``on_cancel`` about those to stop."""
+    async def heartbeat(self) -> list[tuple[int, bool]]:
+        """Renew the leases of the jobs running here; tell ``on_cancel`` about those to stop.
+        Returns them as (job id, lost) pairs."""
         mine = dict(self._mine)
         if not mine:
             return []
         pairs = [str(v) for job_id, (attempt, _) in mine.items() for v in (job_id, attempt)]
-        stop = [int(i) for i in await self._call("heartbeat", self.lease_seconds, *pairs)]
-        for job_id in stop:
+        answer = [int(i) for i in await self._call("heartbeat", self.lease_seconds, *pairs)]
+        stop = [(answer[i], answer[i + 1] == 2) for i in range(0, len(answer), 2)]
+        for job_id, lost in stop:
             if job_id in mine and self.on_cancel is not None:
-                self.on_cancel(mine[job_id][1], [job_id])
+                self.on_cancel(mine[job_id][1], [job_id], lost)
         return stop
 
     async def _heartbeats(self) -> None:

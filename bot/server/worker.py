@@ -40,6 +40,7 @@ class Workers:
         self.retry_base_delay = retry_base_delay
         self._running: dict[str, tuple[int, asyncio.Task]] = {}
         self._superseded: set[int] = set()  # running jobs cancelled because a newer one came
+        self._lost: set[int] = set()  # running jobs another worker took back (Redis: lease lost)
         self._reportable: dict[int, Target] = {}  # jobs past the opt-out check: failures are shown
         self._loops: list[asyncio.Task] = []
 
@@ -57,12 +58,18 @@ class Workers:
         if self._loops or running:
             await asyncio.wait([*self._loops, *running], timeout=grace)
 
-    def cancel_running(self, key: str, superseded_ids: list[int]) -> None:
-        """Called after an enqueue superseded ``superseded_ids``: stop the scan of the old head."""
+    def cancel_running(self, key: str, superseded_ids: list[int], lost: bool = False) -> None:
+        """Called after an enqueue superseded ``superseded_ids``: stop the scan of the old head.
+        With ``lost``, another worker took the job back (this one stalled past its lease): stop
+        without touching what the scan opened, which the other worker carries on."""
         running = self._running.get(key)
         if running and running[0] in superseded_ids:
-            log.info("job %s (%s) superseded by a newer event; cancelling", running[0], key)
-            self._superseded.add(running[0])
+            if lost:
+                log.warning("job %s (%s) taken back by another worker; stopping here", running[0], key)
+                self._lost.add(running[0])
+            else:
+                log.info("job %s (%s) superseded by a newer event; cancelling", running[0], key)
+                self._superseded.add(running[0])
             running[1].cancel()
 
     async def _loop(self, number: int) -> None:
@@ -86,15 +93,17 @@ class Workers:
             except asyncio.CancelledError:
                 if not task.cancelled():  # the worker itself is stopping
                     raise
-                with contextlib.suppress(QueueUnavailable):  # else its lease runs out: run again
-                    await self.queue.supersede(job.id)
-                metrics.JOBS.labels(job.platform, "superseded").inc()
+                if job.id not in self._lost:  # a lost job is another worker's to finish
+                    with contextlib.suppress(QueueUnavailable):  # else its lease runs out: run again
+                        await self.queue.supersede(job.id)
+                    metrics.JOBS.labels(job.platform, "superseded").inc()
             except QueueUnavailable as exc:
                 # The outcome could not be recorded: the job's lease runs out and it runs again,
                 # and its run marker makes a publish already made a no-op.
                 log.warning("job %s (%s): outcome not recorded: %s", job.id, job.key, exc)
             finally:
                 self._superseded.discard(job.id)
+                self._lost.discard(job.id)
                 if self._running.get(job.key, (None,))[0] == job.id:
                     del self._running[job.key]
 
@@ -192,11 +201,13 @@ class Workers:
         try:
             change = await platform.load_change(target, config, self.engine.wants)
             review = await self.engine.review(change, config, config_errors)
-            if await self.queue.cancelled(job.id):  # superseded on another host, or lease lost
-                self._superseded.add(job.id)
+            if why := await self.queue.cancelled(job.id):  # superseded elsewhere, or lease lost
+                (self._lost if why == "lost" else self._superseded).add(job.id)
                 raise asyncio.CancelledError
             await platform.publish(target, change, review, config)
         except asyncio.CancelledError:
+            if job.id in self._lost:  # the worker holding the job now continues what was begun
+                raise
             superseded = job.id in self._superseded
             reason = (
                 "superseded by a newer revision"
