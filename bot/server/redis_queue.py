@@ -6,7 +6,7 @@ groups: every decision the queue makes (delivery seen? revision reviewed? which 
 push supersede? is a running scan to be cancelled?) reads and writes several records at once, and
 must be atomic across web processes; one Lua script per operation is that, in one round trip.
 A generic queue would still need all of it layered on top, plus its own records (see
-docs/decisions/0005-redis-queue.md for the measurements).
+docs/decisions/0006-redis-queue.md for the measurements).
 
 Records (``prefix`` defaults to ``patchwarden:``):
 
