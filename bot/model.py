@@ -159,6 +159,7 @@ class Review:
     overflow: list[Comment]  # kept findings beyond the inline cap, listed in the summary only
     errors: list[str]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per analyzer, this review only
+    reviewed_files: int = 0  # files analyzed (the clean verdict names how many)
 
     @property
     def all_comments(self) -> list[Comment]:

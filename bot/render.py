@@ -244,4 +244,5 @@ def make_review(comments: list[Comment], errors: list[str], cap: int, reviewed_f
     ranked = sorted(comments, key=priority)
     inline = sorted(ranked[:cap], key=lambda c: (c.path, c.line))
     overflow = sorted(ranked[cap:], key=lambda c: (c.path, c.line))
-    return Review(render_summary(inline, overflow, errors, reviewed_files), inline, overflow, errors)
+    summary = render_summary(inline, overflow, errors, reviewed_files)
+    return Review(summary, inline, overflow, errors, reviewed_files=reviewed_files)

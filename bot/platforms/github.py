@@ -27,9 +27,10 @@ from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_installation_access_token, get_jwt
 
 from bot import metrics
-from bot.config import REPO_CONFIG_PATHS, ConfigError, GitHubSettings, RepoConfig, Settings
+from bot.config import REPO_CONFIG_PATHS, CommandSettings, ConfigError, GitHubSettings, RepoConfig, Settings
 from bot.diff import diff_contents, parse_file_patch
 from bot.model import Change, ChangedFile, Comment, FileStatus, Review, over_limit
+from bot.platforms import github_threads
 from bot.platforms.base import (
     DUPLICATE_DELIVERY,
     EventSink,
@@ -60,15 +61,20 @@ from bot.platforms.github_events import (
 from bot.platforms.intake import not_ready, read_body, rejected
 from bot.platforms.publishing import Plan, Thread, plan, post_in_batches, summary_message
 from bot.platforms.retrying import header, policy, retry_after
+from bot.triage import Ignore, IgnoreCommand, Triaged, confirmation
+from bot.triage import apply as apply_triage
+from bot.triage_store import TriageStore, open_store
 
 log = logging.getLogger(__name__)
 
 MARKER = "<!-- patchwarden:fingerprint={} -->"
 FIXED_MARKER = "<!-- patchwarden:fixed={} -->"
+REOPENED_MARKER = "<!-- patchwarden:reopened={} -->"
 SUMMARY_MARKER = "<!-- patchwarden:summary -->"
 RUN_MARKER = "<!-- patchwarden:run={} -->"  # which job posted it: a retry can tell it landed
 _FINGERPRINT = re.compile(r"<!-- patchwarden:fingerprint=([0-9a-f]+) -->")
-_FIXED = re.compile(r"<!-- patchwarden:fixed=([0-9a-f]+) -->")
+_THREAD_STATE = re.compile(r"<!-- patchwarden:(fixed|reopened)=([0-9a-f]+) -->")
+_TITLE = re.compile(r"^\*\*(.+?)\*\*", re.MULTILINE)
 _STATUS = {
     "added": FileStatus.ADDED,
     "removed": FileStatus.DELETED,
@@ -226,9 +232,14 @@ class GitHubPlatform:
         limits: CommandLimits | None = None,
         max_file_bytes: int = 10_000_000,
         max_body_bytes: int = 25 * 1024 * 1024,
+        triage: TriageStore | None = None,
+        ignore_limits: CommandLimits | None = None,
     ) -> None:
         self.settings = settings
         self.limits = limits or CommandLimits()
+        self.ignore_limits = ignore_limits or CommandLimits.from_settings(CommandSettings(), "ignore")
+        self.triage = triage or open_store(None)
+        self.graphql_url = github_threads.graphql_endpoint(settings.api_url)
         self.max_file_bytes = max_file_bytes  # engine.max_file_bytes: larger files are not fetched
         self.max_body_bytes = max_body_bytes  # server.max_body_bytes: larger webhooks get 413
         self.sink: EventSink | None = None  # set by start()
@@ -297,6 +308,7 @@ class GitHubPlatform:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        self.triage.close()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GitHubPlatform:
@@ -305,6 +317,8 @@ class GitHubPlatform:
             CommandLimits.from_settings(settings.commands),
             settings.engine.max_file_bytes,
             settings.server.max_body_bytes,
+            open_store(settings.server.data_dir),
+            CommandLimits.from_settings(settings.commands, "ignore"),
         )
 
     # -- events --------------------------------------------------------------------------
@@ -442,25 +456,99 @@ class GitHubPlatform:
 
     async def refusal(self, request: JobRequest) -> str | None:
         """Our own account never commands us (a token's user can write comments too); the
-        author-association trust rule ran in the event decision; then the rate limits."""
+        author-association trust rule for ``/rescan`` ran in the event decision; ``/ignore`` needs
+        write permission on the repository (maintain or admin with ``--everywhere``), asked of
+        GitHub; then the rate limits."""
         payload = GitHubJob.of(request.payload)
         user = payload.requested_by or ""
         gh = await self.api_for(payload.installation_id)
         if user and user == await self.bot_login(gh):
             return "a comment by the bot's own account"
-        return self.limits.refusal(request.key, user)
+        if request.kind != "ignore":
+            return self.limits.refusal(request.key, user)
+        if payload.error:
+            return payload.error
+        permission = await gh.getitem(
+            f"/repos/{payload.repo}/collaborators/{quote(user, safe='')}/permission"
+        )  # repos/get-collaborator-permission-level
+        role, base = permission.get("role_name"), permission.get("permission")
+        if payload.everywhere and not (role in ("admin", "maintain") or base == "admin"):
+            return f"only maintainers (maintain or admin permission on {payload.repo}) may ignore a finding everywhere"
+        if not payload.everywhere and base not in ("admin", "write"):
+            return f"only users with write permission on {payload.repo} may ignore a finding"
+        return self.ignore_limits.refusal(request.key, user)
 
     async def answer_refusal(self, request: JobRequest, reason: str) -> None:
         payload = GitHubJob.of(request.payload)
         user = payload.requested_by or ""
-        if reason == "a comment by the bot's own account" or not self.limits.should_answer(request.key, user):
+        limits = self.ignore_limits if request.kind == "ignore" else self.limits
+        if reason == "a comment by the bot's own account" or not limits.should_answer(request.key, user):
             return
         gh = await self.api_for(payload.installation_id)
         repo, number = payload.repo, payload.number
+        if request.kind == "ignore":
+            metrics.TRIAGE.labels("github", "refused").inc()
+            await gh.post(
+                f"/repos/{repo}/pulls/{number}/comments/{payload.reply_to}/replies",
+                data={"body": f"@{user} `/ignore` was not carried out: {reason}. The finding stays open."},
+            )
+            return
         await gh.post(
             f"/repos/{repo}/issues/{number}/comments",
             data={"body": f"@{user} `/rescan` was not run: {reason}."},
         )
+
+    async def run_command(self, request: JobRequest) -> str:
+        """``/ignore``, admitted: the thread must be one of the bot's findings; the decision is
+        stored (with its audit record), confirmed on the thread, and the thread resolved."""
+        payload = GitHubJob.of(request.payload)
+        user, repo, number = payload.requested_by or "", payload.repo, payload.number
+        try:
+            gh = await self.api_for(payload.installation_id)
+            if not await self.triage.claim_command(f"github:{repo}:{payload.comment_id}"):
+                return "/ignore already handled"
+            me = await self.bot_login(gh)
+            root = None
+            async for c in gh.getiter(f"/repos/{repo}/pulls/{number}/comments?per_page=100"):
+                if c.get("id") == payload.reply_to:
+                    root = c
+                    break
+            found = _FINGERPRINT.search((root or {}).get("body") or "")
+            if root is None or root.get("user", {}).get("login") != me or found is None:
+                body = f"@{user} `/ignore` works on Patchwarden's own findings only: reply on one of its comments."
+                await gh.post(
+                    f"/repos/{repo}/pulls/{number}/comments/{payload.reply_to}/replies", data={"body": body}
+                )
+                metrics.TRIAGE.labels("github", "refused").inc()
+                return "/ignore not on a finding of the bot"
+            command = IgnoreCommand(payload.everywhere, payload.reason or "")
+            title = m.group(1) if (m := _TITLE.search(root.get("body") or "")) else ""
+            decision = Ignore(
+                "github",
+                command.scope,
+                f"github:{repo}" if command.everywhere else request.key,
+                found.group(1),
+                user,
+                command.reason,
+                title=title,
+                comment_id=str(payload.comment_id),
+            )
+            await self.triage.add(decision)
+            reply = confirmation(command, f"@{user}", title, "this pull request")
+            await gh.post(
+                f"/repos/{repo}/pulls/{number}/comments/{payload.reply_to}/replies", data={"body": reply}
+            )
+            await github_threads.follow(
+                gh, self.graphql_url, repo, number, resolve=[int(payload.reply_to or 0)]
+            )
+        except (
+            Exception
+        ) as exc:  # the webhook still answers; the requester sees the decision or nothing changed
+            log.warning("/ignore by %s on %s failed: %r", user, request.key, exc)
+            metrics.TRIAGE.labels("github", "failed").inc()
+            return f"/ignore failed: {exc}"
+        metrics.TRIAGE.labels("github", "ignored").inc()
+        return f"/ignore by {user} recorded ({decision.scope})"
 
     async def abandon(self, target: GitHubTarget, reason: str, cancelled: bool) -> None:
         if target.check_run_id is None:
@@ -661,7 +749,11 @@ class GitHubPlatform:
             async for c in gh.getiter(f"/repos/{repo}/pulls/{number}/comments?per_page=100")
             if c.get("user", {}).get("login") == me
         ]
-        fixed = {m.group(1) for c in ours if (m := _FIXED.search(c.get("body") or ""))}
+        state: dict[str, str] = {}  # the bot's last word on each finding's thread
+        for c in sorted(ours, key=lambda c: c["id"]):
+            for m in _THREAD_STATE.finditer(c.get("body") or ""):
+                state[m.group(2)] = m.group(1)
+        fixed = {fingerprint for fingerprint, word in state.items() if word == "fixed"}
         return [
             Thread(m.group(1), c["id"], c.get("path", ""), int(c.get("line") or 1), fixed=m.group(1) in fixed)
             for c in ours
@@ -677,7 +769,9 @@ class GitHubPlatform:
             async for r in gh.getiter(f"/repos/{repo}/pulls/{number}/reviews?per_page=100")
             if r.get("user", {}).get("login") == me
         ]
-        decided = plan(review, await self._threads(gh, repo, number, me))
+        triaged = await self._triaged(target, review, config)
+        review = triaged.review
+        decided = plan(review, await self._threads(gh, repo, number, me), ignored=triaged.fingerprints)
         if any(run_marker in (r.get("body") or "") for r in our_reviews):
             log.info("%s: the review of job %s is already on the pull request", target.key, target.job_id)
         elif self._nothing_new(target, review, our_reviews, decided):
@@ -694,7 +788,29 @@ class GitHubPlatform:
                 )
             except BadRequest as exc:
                 log.warning("could not reply on comment %s: %s", thread.id, exc)
+        for thread in decided.reopened:
+            body = (
+                f"Back in {head[:7]}: Patchwarden finds this again on the latest push, so the thread "
+                f"is open again.\n\n{REOPENED_MARKER.format(thread.fingerprint)}"
+            )
+            try:
+                await gh.post(
+                    f"/repos/{repo}/pulls/{number}/comments/{thread.id}/replies", data={"body": body}
+                )
+            except BadRequest as exc:
+                log.warning("could not reply on comment %s: %s", thread.id, exc)
+        await github_threads.follow(
+            gh, self.graphql_url, repo, number,
+            resolve=[t.id for t in decided.fixed], unresolve=[t.id for t in decided.reopened],
+        )  # fmt: skip
         await self._finish_check_run(gh, repo, target.check_run_id, review, config)
+
+    async def _triaged(self, target: GitHubTarget, review: Review, config: RepoConfig) -> Triaged:
+        """The review without what triage ignored on this pull request or repository."""
+        decisions = await self.triage.decisions(
+            f"github:{target.repo}#{target.number}", f"github:{target.repo}"
+        )
+        return apply_triage(review, decisions, config.max_inline_comments)
 
     @staticmethod
     def _nothing_new(

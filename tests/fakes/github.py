@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.faults import WRITES, Faults
+from tests.fakes.github_graphql import GraphQLEndpoint
 
 __all__ = [
     "CHECK_RUN_CONCLUSIONS",
@@ -744,6 +745,9 @@ class _Failure:
     remaining: int
 
 
+_ROLE_PERMISSION = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read",
+                    "read": "read", "none": "none"}  # fmt: skip
+
 _DEFAULT_PERMISSIONS = {
     "checks": "write",
     "contents": "read",
@@ -876,6 +880,10 @@ class FakeGitHub:
         self._request_id_prefix = secrets.token_hex(2).upper()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
+        # Repository roles of users (collaborators/get-collaborator-permission-level): lower-cased
+        # "owner/repo" -> lower-cased login -> admin | maintain | write | triage | read
+        self.roles: dict[str, dict[str, str]] = {}
+        self.graphql = GraphQLEndpoint(self, self._graphql_access)
         self._app = self._build_app()
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -1090,6 +1098,11 @@ class FakeGitHub:
         )
         self.review_comments.append(comment)
         return comment
+
+    def set_role(self, owner: str, repo: str, login: str, role: str) -> None:
+        """Give ``login`` a repository role: admin, maintain, write, triage or read."""
+        assert role in _ROLE_PERMISSION, role
+        self.roles.setdefault(f"{owner}/{repo}".lower(), {})[login.lower()] = role
 
     def add_issue_comment(
         self,
@@ -1409,6 +1422,8 @@ class FakeGitHub:
             ("PATCH", repo + "/issues/comments/{comment_id:\\d+}", self._update_issue_comment),
             ("GET", repo + "/issues/{number:\\d+}/comments", self._list_issue_comments),
             ("POST", repo + "/issues/{number:\\d+}/comments", self._create_issue_comment),
+            ("GET", repo + "/collaborators/{username}/permission", self._get_permission),
+            ("POST", "/graphql", self._graphql),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)
@@ -2424,6 +2439,37 @@ class FakeGitHub:
         if comment is None:
             raise _not_found()
         return comment
+
+    async def _get_permission(self, request: web.Request) -> web.Response:
+        """REST "Get repository permissions for a user" (repos/get-collaborator-permission-level):
+        ``permission`` is the legacy base role ("the maintain role is mapped to write and the
+        triage role is mapped to read"), ``role_name`` the role itself; a user with no role on
+        the repository gets ``none`` here (the fake's repositories are private)."""
+        repository = self._accessible_repo(request)
+        login = request.match_info["username"]
+        role = self.roles.get(repository.full_name.lower(), {}).get(login.lower(), "none")
+        user = self._user_json(login)
+        return web.json_response(
+            {"permission": _ROLE_PERMISSION[role], "role_name": role, "user": {**user, "role_name": role}}
+        )
+
+    def _graphql_access(self, full_name: str) -> str:
+        """What the request's credential may do on ``full_name``: none, read or write (pull requests)."""
+        principal = _PRINCIPAL.get()
+        key = full_name.lower()
+        if principal.kind == "static":
+            return "write"
+        inst = self._installations.get(principal.installation_id or -1)
+        if principal.kind != "installation" or inst is None or key not in inst.repositories:
+            return "none"
+        if principal.repositories is not None and key not in principal.repositories:
+            return "none"
+        return {"write": "write", "read": "read"}.get(inst.permissions.get("pull_requests", ""), "none")
+
+    async def _graphql(self, request: web.Request) -> web.Response:
+        """``POST /graphql`` (forming-calls-with-graphql.md, "Communicating with GraphQL"): HTTP 200
+        with ``data`` and/or ``errors``; see tests/fakes/github_graphql.py."""
+        return web.json_response(await self.graphql.execute(await self._json_body(request)))
 
     async def _react_issue_comment(self, request: web.Request) -> web.Response:
         repository = self._accessible_repo(request)
