@@ -87,6 +87,11 @@ class Triaged:
     def fingerprints(self) -> set[str]:
         return {c.fingerprint for c, _ in self.ignored}
 
+    @property
+    def section(self) -> str:
+        """The summary's list of ignored findings ("" when none)."""
+        return ignored_section(self.ignored) if self.ignored else ""
+
 
 def _day(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d")
@@ -119,9 +124,10 @@ def apply(review: Review, decisions: Iterable[Ignore], cap: int) -> Triaged:
         return Triaged(review, [])
     kept = [c for c in review.all_comments if c.fingerprint not in by_fingerprint]
     again = make_review(kept, review.errors, cap, review.reviewed_files)
-    again.summary = f"{again.summary}\n\n{ignored_section(ignored)}"
+    triaged = Triaged(again, ignored)
+    again.summary = f"{again.summary}\n\n{triaged.section}"
     again.timings = review.timings
-    return Triaged(again, ignored)
+    return triaged
 
 
 def confirmation(command: IgnoreCommand, who: str, title: str, where: str) -> str:

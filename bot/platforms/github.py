@@ -774,7 +774,7 @@ class GitHubPlatform:
         decided = plan(review, await self._threads(gh, repo, number, me), ignored=triaged.fingerprints)
         if any(run_marker in (r.get("body") or "") for r in our_reviews):
             log.info("%s: the review of job %s is already on the pull request", target.key, target.job_id)
-        elif self._nothing_new(target, review, our_reviews, decided):
+        elif self._nothing_new(target, review, our_reviews, decided, triaged):
             log.info("%s: no new finding and the same verdict: check run and replies only", target.key)
         else:
             failed = await self._post_review(gh, repo, number, head, review, decided, run_marker)
@@ -814,17 +814,24 @@ class GitHubPlatform:
 
     @staticmethod
     def _nothing_new(
-        target: GitHubTarget, review: Review, our_reviews: list[dict[str, Any]], decided: Plan
+        target: GitHubTarget,
+        review: Review,
+        our_reviews: list[dict[str, Any]],
+        decided: Plan,
+        triaged: Triaged | None = None,
     ) -> bool:
         """A push that adds no comment and leaves the verdict as our last summary stated it gets no
         new review (the check run and the "fixed" replies still say what changed): a pull request
-        under iteration should not collect one identical summary per push. Requests always answer."""
+        under iteration should not collect one identical summary per push. Requests always answer,
+        and so does a push after a new triage decision (the summary lists who ignored what)."""
         if not decided.nothing_new or target.requested:
             return False
         last = None
         for r in our_reviews:
             if SUMMARY_MARKER in (r.get("body") or ""):
                 last = r["body"]
+        if triaged is not None and triaged.ignored and (last is None or triaged.section not in last):
+            return False
         return last is not None and last.splitlines()[0] == review.summary.splitlines()[0]
 
     async def _post_review(
