@@ -122,8 +122,8 @@ async def test_the_fakes_graphql_answers_as_documented(github):
         assert threads["pageInfo"]["hasNextPage"] is False and len(threads["nodes"]) == 2
         assert threads["nodes"][0]["comments"]["nodes"] == [{"databaseId": first["id"]}]
         # Node limit: first/last required, 1-100.
-        answer = await call("query { repository(owner: \"%s\", name: \"%s\") { pullRequest(number: 2) { "
-                            "reviewThreads(first: 101) { totalCount } } } }" % (OWNER, NAME))  # fmt: skip
+        too_many = THREADS_QUERY.replace("first: 100", "first: 101")
+        answer = await call(too_many, owner=OWNER, name=NAME, number=2)
         assert answer["errors"][0]["type"] == "EXCESSIVE_PAGINATION"
         # An unknown node id: NOT_FOUND, with the path, in a 200.
         answer = await call(RESOLVE_MUTATION, threadId="PRRT_nope")
