@@ -44,6 +44,9 @@ class TriageStore(Protocol):
     async def claim_command(self, command_id: str) -> bool:
         """True the first time ``command_id`` (a platform's comment id) is claimed, then False."""
 
+    async def handled(self, command_id: str) -> bool:
+        """Whether ``command_id`` was claimed."""
+
     def close(self) -> None: ...
 
 
@@ -106,6 +109,14 @@ class SqliteTriageStore:
                 "INSERT OR IGNORE INTO commands (id, handled) VALUES (?, ?)", (command_id, time.time())
             )
             return cur.rowcount == 1
+
+        return await self._run(op)
+
+    async def handled(self, command_id: str) -> bool:
+        def op() -> bool:
+            return (
+                self._db.execute("SELECT 1 FROM commands WHERE id = ?", (command_id,)).fetchone() is not None
+            )
 
         return await self._run(op)
 

@@ -27,7 +27,7 @@ import asyncssh
 from aiohttp import web
 
 from bot import metrics
-from bot.config import REPO_CONFIG_PATHS, ConfigError, GerritSettings, RepoConfig, Settings
+from bot.config import REPO_CONFIG_PATHS, CommandSettings, ConfigError, GerritSettings, RepoConfig, Settings
 from bot.diff import diff_contents
 from bot.model import Change, ChangedFile, Comment, FileStatus, Review
 from bot.platforms.base import (
@@ -53,6 +53,9 @@ from bot.platforms.gerrit_events import SUBSCRIBED, GerritJob, decide, delivery_
 from bot.platforms.intake import not_ready, read_body, rejected
 from bot.platforms.publishing import Thread, plan, post_in_batches, summary_message
 from bot.platforms.retrying import Retryable, policy, retry_after
+from bot.triage import CommandError, Ignore, IgnoreCommand, confirmation, parse_ignore
+from bot.triage import apply as apply_triage
+from bot.triage_store import TriageStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,8 @@ TOKEN_PREFIX = "patchwarden:"  # visible footer token: Gerrit comments cannot hi
 _STATUS = {"A": FileStatus.ADDED, "D": FileStatus.DELETED, "R": FileStatus.RENAMED, "C": FileStatus.COPIED,
            "W": FileStatus.MODIFIED, "M": FileStatus.MODIFIED}  # fmt: skip
 LAST_EVENT_KEY = "gerrit:last_event_time"
+#: Without gerrit.triage_group, /ignore needs the right to vote this on the change.
+TRIAGE_LABEL, TRIAGE_VOTE = "Code-Review", 2
 
 
 def gerrit_enabled(settings: Settings) -> bool:
@@ -244,6 +249,18 @@ def _fingerprint_of(message: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class IgnoreRequest:
+    """An ``/ignore`` reply read from the change's comments, not yet answered."""
+
+    comment: dict[str, Any]  # the reply (CommentInfo)
+    path: str
+    fingerprint: str | None  # of the bot's finding at the root of its thread
+    title: str
+    command: IgnoreCommand | None
+    error: str | None  # why it cannot be carried out as written
+
+
 @dataclass(kw_only=True)
 class GerritTarget(Target):
     """A change's current patchset, resolved for one job."""
@@ -267,8 +284,12 @@ class GerritPlatform:
         limits: CommandLimits | None = None,
         max_file_bytes: int = 10_000_000,
         max_body_bytes: int = 25 * 1024 * 1024,
+        triage: TriageStore | None = None,
+        ignore_limits: CommandLimits | None = None,
     ) -> None:
         self.settings = settings
+        self.triage = triage or open_store(None)
+        self.ignore_limits = ignore_limits or CommandLimits.from_settings(CommandSettings(), "ignore")
         self.max_file_bytes = max_file_bytes  # engine.max_file_bytes: larger files are not fetched
         self.max_body_bytes = max_body_bytes  # server.max_body_bytes: larger webhooks get 413
         self.sink: EventSink | None = None  # set by start()
@@ -280,6 +301,7 @@ class GerritPlatform:
 
     async def close(self) -> None:
         await self.rest.close()
+        self.triage.close()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GerritPlatform:
@@ -288,6 +310,8 @@ class GerritPlatform:
             CommandLimits.from_settings(settings.commands),
             settings.engine.max_file_bytes,
             settings.server.max_body_bytes,
+            open_store(settings.server.data_dir),
+            CommandLimits.from_settings(settings.commands, "ignore"),
         )
 
     async def account_id(self) -> int:
@@ -347,6 +371,8 @@ class GerritPlatform:
 
     async def refusal(self, request: JobRequest) -> str | None:
         """Why a ``/rescan`` may not run, decided before anything is queued; None to admit it."""
+        if request.kind == "ignore":
+            return await self._ignore_refusal(request)
         user = GerritJob.of(request.payload).requested_by or ""
         group = self.settings.rescan_group
         if group:
@@ -362,14 +388,157 @@ class GerritPlatform:
         return self.limits.refusal(request.key, user)
 
     async def answer_refusal(self, request: JobRequest, reason: str) -> None:
-        """A short, unnotified message on the change, once per requester and change in a while."""
+        """A short, unnotified message on the change, once per requester and change in a while;
+        a refused ``/ignore`` is answered on its thread, once per reply."""
         payload = GerritJob.of(request.payload)
+        if request.kind == "ignore":
+            metrics.TRIAGE.labels("gerrit", "refused").inc()
+            for pending in await self._ignore_requests(payload):
+                if await self.triage.claim_command(f"gerrit:{pending.comment['id']}"):
+                    text = f"/ignore by {payload.requested_by} was not carried out: {reason}. The finding stays open."
+                    await self._reply(payload, pending, text, unresolved=True)
+            return
         user = payload.requested_by or ""
         if not self.limits.should_answer(request.key, user):
             return
         cid = _cid(payload.project, int(payload.number))
         body = {"message": f"/rescan by {user} was not run: {reason}.", "tag": TAG, "notify": "NONE"}
         await self.rest.post_json(f"/changes/{cid}/revisions/current/review", body)
+
+    # -- triage (/ignore) ---------------------------------------------------------------
+    async def _ignore_requests(self, payload: GerritJob) -> list[IgnoreRequest]:
+        """The requester's unanswered ``/ignore`` replies on the change (rest-api-changes.txt "List
+        Change Comments": ``in_reply_to`` links a reply to its thread), each with the bot's
+        finding at the root of its thread."""
+        me = await self.account_id()
+        user = payload.requested_by or ""
+        published = (
+            await self.rest.get_json(f"/changes/{_cid(payload.project, int(payload.number))}/comments") or {}
+        )
+        by_id = {c["id"]: (path, c) for path, items in published.items() for c in items if "id" in c}
+        found: list[IgnoreRequest] = []
+        for path, c in by_id.values():
+            author = c.get("author") or {}
+            if not c.get("in_reply_to") or user not in (author.get("username"), author.get("email")):
+                continue
+            try:
+                command, error = parse_ignore(c.get("message") or ""), None
+            except CommandError as exc:
+                command, error = None, str(exc)
+            if (command is None and error is None) or await self.triage.handled(f"gerrit:{c['id']}"):
+                continue
+            root = c
+            for _ in range(len(by_id)):  # up the thread to its first comment
+                parent = by_id.get(root.get("in_reply_to") or "")
+                if parent is None:
+                    break
+                root = parent[1]
+            ours = (root.get("author") or {}).get("_account_id") == me
+            fingerprint = _fingerprint_of(root.get("message") or "") if ours else None
+            if fingerprint is None and error is None:
+                error = "/ignore works on Patchwarden's own findings only: reply on one of its comments"
+            title = next(
+                (line.strip("* ") for line in (root.get("message") or "").splitlines() if line.strip()), ""
+            )
+            found.append(IgnoreRequest(c, path, fingerprint, title, command, error))
+        return found
+
+    async def _triage_rights(self, payload: GerritJob) -> tuple[str | None, str]:
+        """What the requester may ignore: ``repository`` (members of ``gerrit.triage_group``),
+        ``change`` (a reviewer whose permitted range on Code-Review reaches +2: rest-api-changes.txt
+        "DETAILED_LABELS", ``permitted_voting_range`` of ``labels.*.all``) or None; and why not more."""
+        user = payload.requested_by or ""
+        group = self.settings.triage_group
+        if group:
+            members = await self._group_members(group)
+            if members is None:
+                log.error(
+                    "gerrit.triage_group %r does not exist or is not visible to %s", group, self.settings.user
+                )
+                return None, f"the group {group!r} that may triage findings is not visible to the bot"
+            if user in members:
+                return "repository", ""
+        info = await self.rest.get_json(
+            f"/changes/{_cid(payload.project, int(payload.number))}",
+            params=[("o", "DETAILED_LABELS"), ("o", "DETAILED_ACCOUNTS")],
+        )
+        approvals = ((info.get("labels") or {}).get(TRIAGE_LABEL) or {}).get("all") or []
+        may_approve = any(
+            user in (a.get("username"), a.get("email"))
+            and int((a.get("permitted_voting_range") or {}).get("max") or 0) >= TRIAGE_VOTE
+            for a in approvals
+        )
+        if may_approve:
+            if group:
+                return "change", f"only members of {group!r} may ignore a finding everywhere"
+            return (
+                "change",
+                "ignoring a finding everywhere needs gerrit.triage_group, which is not configured",
+            )
+        who = f"members of {group!r} and " if group else ""
+        return (
+            None,
+            f"only {who}reviewers who may vote {TRIAGE_LABEL}+{TRIAGE_VOTE} on this change may ignore a finding",
+        )
+
+    async def _ignore_refusal(self, request: JobRequest) -> str | None:
+        """Refused when the requester may ignore nothing (each reply that asks for more than the
+        requester may is answered by ``run_command``), or past the rate limits."""
+        payload = GerritJob.of(request.payload)
+        if not await self._ignore_requests(payload):
+            return None  # inline comments, no /ignore among them: nothing to admit or refuse
+        rights, why_not = await self._triage_rights(payload)
+        if rights is None:
+            return why_not
+        return self.ignore_limits.refusal(request.key, payload.requested_by or "")
+
+    async def _reply(self, payload: GerritJob, pending: IgnoreRequest, text: str, unresolved: bool) -> None:
+        """A reply on the thread of ``pending``, on the patchset it was written on, unnotified."""
+        c = pending.comment
+        reply: dict[str, Any] = {"in_reply_to": c["id"], "message": text, "unresolved": unresolved}
+        if c.get("line"):
+            reply["line"] = c["line"]
+        body = {"comments": {pending.path: [reply]}, "tag": TAG, "notify": "NONE"}
+        cid = _cid(payload.project, int(payload.number))
+        await self.rest.post_json(f"/changes/{cid}/revisions/{c.get('patch_set') or 'current'}/review", body)
+
+    async def run_command(self, request: JobRequest) -> str:
+        """Admitted ``/ignore`` replies: each is stored (with its audit record) and confirmed on its
+        thread, which the confirmation resolves; one written so that it cannot be carried out is
+        answered with why. Each reply is answered once (its id is claimed first)."""
+        payload = GerritJob.of(request.payload)
+        user = payload.requested_by or ""
+        done: list[str] = []
+        try:
+            rights, why_not = await self._triage_rights(payload)
+            for pending in await self._ignore_requests(payload):
+                if not await self.triage.claim_command(f"gerrit:{pending.comment['id']}"):
+                    continue
+                error = pending.error
+                if error is None and pending.command is not None and pending.command.everywhere:
+                    error = why_not if rights != "repository" else None
+                if error is not None or pending.command is None or pending.fingerprint is None:
+                    text = f"/ignore by {user} was not carried out: {error}. The finding stays open."
+                    await self._reply(payload, pending, text, unresolved=True)
+                    metrics.TRIAGE.labels("gerrit", "refused").inc()
+                    done.append("refused")
+                    continue
+                command = pending.command
+                key = f"gerrit:{payload.project}" if command.everywhere else request.key
+                await self.triage.add(
+                    Ignore("gerrit", command.scope, key, pending.fingerprint, user, command.reason,
+                           title=pending.title, comment_id=str(pending.comment["id"]))
+                )  # fmt: skip
+                await self._reply(
+                    payload, pending, confirmation(command, user, pending.title, "this change"), False
+                )
+                metrics.TRIAGE.labels("gerrit", "ignored").inc()
+                done.append(f"ignored ({command.scope})")
+        except Exception as exc:  # logged and counted; what was stored stays stored
+            log.warning("/ignore by %s on %s failed: %r", user, request.key, exc)
+            metrics.TRIAGE.labels("gerrit", "failed").inc()
+            return f"/ignore failed: {exc}"
+        return "/ignore: " + (", ".join(done) or "no command")
 
     async def begin(self, target: Target) -> str | None:
         """Gerrit has no in-progress state to show."""
@@ -429,7 +598,7 @@ class GerritPlatform:
                 if await self._published(target, marker):
                     log.info("%s: the review of job %s is already on the change", target.key, target.job_id)
                     return
-                await self._publish_once(target, change, review, marker)
+                await self._publish_once(target, change, review, marker, config)
 
     async def _published(self, target: GerritTarget, marker: str) -> bool:
         """Whether a message by the bot on this patchset carries ``marker``
@@ -467,21 +636,31 @@ class GerritPlatform:
             if (c.get("author") or {}).get("_account_id") == me
             and (fp := _fingerprint_of(c.get("message", ""))) is not None
         ]
-        replied = {fp for fp, _, c in ours if c.get("in_reply_to")}
+        replies = sorted((c.get("updated") or "", fp, c) for fp, _, c in ours if c.get("in_reply_to"))
+        state = {fp: c.get("unresolved") for _, fp, c in replies}  # the bot's last word on each thread
+        replied = {fp for fp, unresolved in state.items() if unresolved is False}
         return [
             Thread(fp, c["id"], path, int(c.get("line") or 1), c.get("patch_set"), fixed=fp in replied)
             for fp, path, c in ours
             if not c.get("in_reply_to")
         ]
 
-    async def _publish_once(self, target: GerritTarget, change: Change, review: Review, marker: str) -> None:
+    async def _publish_once(
+        self, target: GerritTarget, change: Change, review: Review, marker: str, config: RepoConfig
+    ) -> None:
         lines_of = {f.path: f.text().splitlines() for f in change.files if f.content is not None}
+        decisions = await self.triage.decisions(
+            f"gerrit:{target.project}~{target.number}", f"gerrit:{target.project}"
+        )
+        triaged = apply_triage(review, decisions, config.max_inline_comments)
+        review = triaged.review
         decided = plan(
             review,
             await self._threads(target),
             revision=target.patchset,
             inline_outside_diff=True,  # Gerrit takes comments on any line of a file
             replyable_paths=lines_of,  # a reply needs its file in this patchset
+            ignored=triaged.fingerprints,
         )
         items: list[tuple[str, dict[str, Any], Comment | None]] = [
             (c.path, _comment_input(c, lines_of.get(c.path, [])), c) for c in decided.new
@@ -493,6 +672,16 @@ class GerritPlatform:
                 "in_reply_to": thread.id,
                 "message": f"Fixed in patchset {target.patchset}.\n\n{footer_token(thread.fingerprint)}",
                 "unresolved": False,
+            }
+            items.append((thread.path, reply, None))
+        for thread in decided.reopened:  # the finding is back: its thread opens again, no new one
+            line = min(thread.line, max(1, len(lines_of[thread.path])))
+            reply = {
+                "line": line,
+                "in_reply_to": thread.id,
+                "message": f"Back in patchset {target.patchset}: Patchwarden finds this again.\n\n"
+                f"{footer_token(thread.fingerprint)}",
+                "unresolved": True,
             }
             items.append((thread.path, reply, None))
 

@@ -1500,6 +1500,12 @@ class FakeGerrit:
                     for acc, state in change.reviewers.items()
                     if state == "REVIEWER"
                 ]
+                # ApprovalInfo.permitted_voting_range: "If absent, the user is not permitted to
+                # vote on that label" (with DETAILED_LABELS only, rest-api-changes.txt).
+                for approval in info["all"]:
+                    rng = self._permitted_range(approval["_account_id"], name)
+                    if rng is not None:
+                        approval["permitted_voting_range"] = {"min": rng[0], "max": rng[1]}
                 info["values"] = {(f"{v:+d}" if v else " 0"): d for v, d in sorted(lt.values.items())}
                 info["default_value"] = 0
             out[name] = info
