@@ -124,7 +124,7 @@ async def test_ignore_by_a_trusted_reviewer_suppresses_the_finding_and_others_ar
         g.upload_patchset(change, {PATH: b"# touched\n" + HEAD})
         await wait_until(lambda: len(summaries(g, change.number)) == 2, what="patchset 2")
         await wait_idle(service)
-        audit = await service.platforms["g"].triage.audit()
+        audit = await service.platforms["gerrit"].triage.audit()
     latest = summaries(g, change.number)[-1]
     assert latest["message"].splitlines()[0] == "No security defects are detected in the code."
     assert "ignored on this change by rcore" in latest["message"] and "nova.conf" in latest["message"]
