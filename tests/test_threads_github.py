@@ -199,6 +199,7 @@ async def test_ignore_by_an_untrusted_user_is_refused_and_everywhere_needs_a_mai
             ("/ignore looks fine to me", "drive-by", shell["id"]),
             ("/ignore triage can", "reader", shell["id"]),
             ("/ignore --everywhere it is a test helper", "writer", unused["id"]),
+            ("/ignore I said it is fine", "drive-by", shell["id"]),  # answered again: never silence
         ]
         for index, (body, login, reply_to) in enumerate(attempts):
             status, answer = await post_github(
@@ -209,7 +210,7 @@ async def test_ignore_by_an_untrusted_user_is_refused_and_everywhere_needs_a_mai
             )
             assert status == 200 and "refused" in answer["reason"], answer
         refusals = [r["body"] for r in github.replies]
-        assert len(refusals) == 3 and all("was not carried out" in r for r in refusals)
+        assert len(refusals) == 4 and all("was not carried out" in r for r in refusals)
         assert "write permission" in refusals[0] and "maintain or admin" in refusals[2]
         assert await service.platforms["github"].triage.audit() == []
 

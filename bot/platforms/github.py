@@ -481,8 +481,12 @@ class GitHubPlatform:
     async def answer_refusal(self, request: JobRequest, reason: str) -> None:
         payload = GitHubJob.of(request.payload)
         user = payload.requested_by or ""
-        limits = self.ignore_limits if request.kind == "ignore" else self.limits
-        if reason == "a comment by the bot's own account" or not limits.should_answer(request.key, user):
+        if reason == "a comment by the bot's own account":
+            return
+        if request.kind == "ignore":  # each refused /ignore is answered, once (never silence)
+            if not await self.triage.claim_command(f"github:{payload.repo}:{payload.comment_id}"):
+                return
+        elif not self.limits.should_answer(request.key, user):
             return
         gh = await self.api_for(payload.installation_id)
         repo, number = payload.repo, payload.number
