@@ -16,8 +16,9 @@ import pytest
 
 from bot.platforms.github_threads import RESOLVE_MUTATION, THREADS_QUERY, graphql_endpoint
 from bot.render import VERDICT_CLEAN
-from tests.fakes.github import FakeGitHub
+from tests.fakes.github import FakeGitHub, generate_app_key
 from tests.service import fixture, post_github, running_service, wait_idle
+from tests.test_fake_github import APP_ID, INSTALLATION_ID, app_jwt
 from tests.test_github_e2e import BASE, FIXED, HEAD, REPO, TOKEN, opened_payload, settings_for
 
 OWNER, NAME = REPO.split("/")
@@ -223,3 +224,35 @@ async def test_ignore_by_an_untrusted_user_is_refused_and_everywhere_needs_a_mai
     summary = github.reviews[-1]["body"]
     assert summary.splitlines()[0].startswith("1 security defect"), "the shell call is still reported"
     assert "ignored in this repository by lead" in summary
+
+
+async def test_the_fakes_graphql_refuses_a_mutation_without_pull_request_write():
+    """An installation whose permissions give pull requests ``read``: the thread can be read but
+    ``resolveReviewThread`` answers HTTP 200 with ``type: FORBIDDEN`` and changes nothing."""
+    private_pem, _ = generate_app_key()
+    async with FakeGitHub(app_id=APP_ID, app_private_key_pem=private_pem) as gh:
+        gh.add_pull_from_payload(
+            fixture("github/pull_request.opened.2.json"), {"net.py": BASE}, {"net.py": HEAD}
+        )
+        gh.add_installation(
+            INSTALLATION_ID, [REPO], permissions={"pull_requests": "read", "metadata": "read"}
+        )
+        gh.add_review_comment(OWNER, NAME, 2, path="net.py", line=3, body="a")
+        async with aiohttp.ClientSession(headers={"User-Agent": "test"}) as session:
+            url = f"{gh.url}/app/installations/{INSTALLATION_ID}/access_tokens"
+            async with session.post(url, headers={"Authorization": f"Bearer {app_jwt(private_pem)}"}) as resp:
+                token = (await resp.json())["token"]
+            headers = {"Authorization": f"token {token}"}
+            variables = {"owner": OWNER, "name": NAME, "number": 2}
+            async with session.post(
+                graphql_endpoint(gh.url),
+                json={"query": THREADS_QUERY, "variables": variables},
+                headers=headers,
+            ) as resp:
+                node = (await resp.json())["data"]["repository"]["pullRequest"]["reviewThreads"]["nodes"][0]
+            body = {"query": RESOLVE_MUTATION, "variables": {"threadId": node["id"]}}
+            async with session.post(graphql_endpoint(gh.url), json=body, headers=headers) as resp:
+                assert resp.status == 200
+                answer = await resp.json()
+    assert answer["errors"][0]["type"] == "FORBIDDEN" and answer["data"] == {"resolveReviewThread": None}
+    assert gh.graphql.resolved == {} and gh.graphql.mutations == []
