@@ -363,7 +363,13 @@ class GitHubPlatform:
         for outcome in outcomes:
             result = outcome.enqueued
             if result is None:
-                log.info("github %s %s: /rescan refused: %s", event.event, event.delivery_id, outcome.refused)
+                log.info(
+                    "github %s %s: /%s refused: %s",
+                    event.event,
+                    event.delivery_id,
+                    outcome.job.kind,
+                    outcome.refused,
+                )
                 skipped.append(f"refused: {outcome.refused}")
             elif result.skipped == DUPLICATE_DELIVERY:
                 metrics.WEBHOOKS.labels("github", event.event, "duplicate").inc()
