@@ -636,8 +636,9 @@ class GerritPlatform:
             if (c.get("author") or {}).get("_account_id") == me
             and (fp := _fingerprint_of(c.get("message", ""))) is not None
         ]
-        replies = sorted((c.get("updated") or "", fp, c) for fp, _, c in ours if c.get("in_reply_to"))
-        state = {fp: c.get("unresolved") for _, fp, c in replies}  # the bot's last word on each thread
+        replies = [(fp, c) for fp, _, c in ours if c.get("in_reply_to")]
+        replies.sort(key=lambda reply: reply[1].get("updated") or "")
+        state = {fp: c.get("unresolved") for fp, c in replies}  # the bot's last word on each thread
         replied = {fp for fp, unresolved in state.items() if unresolved is False}
         return [
             Thread(fp, c["id"], path, int(c.get("line") or 1), c.get("patch_set"), fixed=fp in replied)

@@ -790,6 +790,10 @@ class FakeGitHub:
       ``json`` (parsed body or ``None``), ``time`` (``time.monotonic()``) and ``status``.
     * :attr:`token_exchanges`: each installation token issued: ``installation_id``, ``token``,
       ``expires_at``, ``claims`` (of the JWT used), ``repositories``, ``time``.
+    * :attr:`graphql`: the ``POST /graphql`` endpoint (tests/fakes/github_graphql.py), with
+      ``resolved`` (root comment id of each resolved review thread -> who resolved it) and
+      ``mutations`` (each applied: ``name``, ``thread``, ``viewer``). :meth:`set_role` gives users
+      repository roles (``GET .../collaborators/{username}/permission``).
     """
 
     def __init__(
