@@ -14,6 +14,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from bot.metrics import REGISTRY
 from bot.platforms.github_threads import RESOLVE_MUTATION, THREADS_QUERY, graphql_endpoint
 from bot.render import VERDICT_CLEAN
 from tests.fakes.github import FakeGitHub, generate_app_key
@@ -28,6 +29,13 @@ OWNER, NAME = REPO.split("/")
 async def github():
     async with FakeGitHub(token=TOKEN, token_kind="installation") as gh:
         yield gh
+
+
+def failures(action: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "patchwarden_thread_updates_total", {"platform": "github", "action": action, "outcome": "failed"}
+    )
+    return value or 0.0
 
 
 def thread_root(gh: FakeGitHub, line: int) -> dict:
@@ -92,6 +100,7 @@ async def test_a_graphql_failure_costs_neither_the_review_nor_the_reply(tmp_path
     async with running_service(settings_for(tmp_path, github)) as (url, service):
         assert (await post_github(url, "pull_request", opened_payload(), "g-1"))[0] == 202
         await wait_idle(service)
+        failed_before = failures("read")
         github.fail_next("POST", r"^/graphql$", status=502, count=3)
         await push(url, service, github, {"net.py": FIXED}, "b" * 40, "g-2")
         assert len(github.replies) == 1 and github.graphql.resolved == {}
@@ -101,6 +110,7 @@ async def test_a_graphql_failure_costs_neither_the_review_nor_the_reply(tmp_path
         counts = await service.queue.counts()
     assert counts == {"done": 3}
     assert len(github.replies) == 2 and github.graphql.resolved == {}
+    assert failures("read") == failed_before + 2, "each failure is counted"
     assert github.check_runs[-1]["status"] == "completed"
 
 
