@@ -23,6 +23,7 @@ from bot.render import make_review
 Scope = Literal["change", "repository"]
 IGNORE_LINE = re.compile(r"^[ \t]*/ignore(?=\s|$)(?P<rest>[^\n]*)$", re.MULTILINE)
 EVERYWHERE = "--everywhere"
+IGNORE_WHERE = "`/ignore <reason>` goes in a reply on the finding's own thread (the bot's inline comment)"
 REASON_MAX = 500
 
 

@@ -121,6 +121,11 @@ async def test_ignore_by_a_trusted_reviewer_suppresses_the_finding_and_others_ar
         assert answers[2][0] is True and "a reason is required" in answers[2][1]
         assert answers[3][0] is False and answers[3][1].startswith("Ignored by rcore for this change")
 
+        g.add_comment(change, core, "/ignore all of it")  # not in a thread: told where it goes
+        told = "/ignore by rcore was not carried out: `/ignore <reason>` goes in a reply on the finding's own thread"
+        await wait_until(
+            lambda: any(told in r.get("message", "") for r in reviews_of(g, change.number)), what="hint"
+        )
         g.upload_patchset(change, {PATH: b"# touched\n" + HEAD})
         await wait_until(lambda: len(summaries(g, change.number)) == 2, what="patchset 2")
         await wait_idle(service)

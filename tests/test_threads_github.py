@@ -20,7 +20,16 @@ from bot.render import VERDICT_CLEAN
 from tests.fakes.github import FakeGitHub, generate_app_key
 from tests.service import fixture, post_github, running_service, wait_idle
 from tests.test_fake_github import APP_ID, INSTALLATION_ID, app_jwt
-from tests.test_github_e2e import BASE, FIXED, HEAD, REPO, TOKEN, opened_payload, settings_for
+from tests.test_github_e2e import (
+    BASE,
+    FIXED,
+    HEAD,
+    REPO,
+    TOKEN,
+    opened_payload,
+    pr_comment_payload,
+    settings_for,
+)
 
 OWNER, NAME = REPO.split("/")
 
@@ -224,6 +233,15 @@ async def test_ignore_by_an_untrusted_user_is_refused_and_everywhere_needs_a_mai
         assert len(refusals) == 4 and all("was not carried out" in r for r in refusals)
         assert "write permission" in refusals[0] and "maintain or admin" in refusals[2]
         assert await service.platforms["github"].triage.audit() == []
+
+        # In the conversation rather than on the thread: told where /ignore goes.
+        status, answer = await post_github(
+            url, "issue_comment", pr_comment_payload("/ignore all of it", "lead", "MEMBER"), "u-conv"
+        )
+        assert status == 200 and "refused" in answer["reason"]
+        assert github.issue_comments[-1]["body"].startswith(
+            "@lead `/ignore` was not carried out: `/ignore <reason>` goes"
+        )
 
         status, answer = await post_github(
             url, "pull_request_review_comment",

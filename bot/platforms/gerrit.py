@@ -49,11 +49,18 @@ from bot.platforms.base import (
 )
 from bot.platforms.changes import FileEntry, load_files
 from bot.platforms.commands import CommandLimits, admit_and_queue
-from bot.platforms.gerrit_events import SUBSCRIBED, GerritJob, decide, delivery_id, parse_event
+from bot.platforms.gerrit_events import (
+    IGNORE_IN_MESSAGE,
+    SUBSCRIBED,
+    GerritJob,
+    decide,
+    delivery_id,
+    parse_event,
+)
 from bot.platforms.intake import not_ready, read_body, rejected
 from bot.platforms.publishing import Thread, plan, post_in_batches, summary_message
 from bot.platforms.retrying import Retryable, policy, retry_after
-from bot.triage import CommandError, Ignore, IgnoreCommand, confirmation, parse_ignore
+from bot.triage import IGNORE_WHERE, CommandError, Ignore, IgnoreCommand, confirmation, parse_ignore
 from bot.triage import apply as apply_triage
 from bot.triage_store import TriageStore, open_store
 
@@ -391,18 +398,21 @@ class GerritPlatform:
         """A short, unnotified message on the change, once per requester and change in a while;
         a refused ``/ignore`` is answered on its thread, once per reply."""
         payload = GerritJob.of(request.payload)
-        if request.kind == "ignore":
+        user = payload.requested_by or ""
+        ignore = request.kind == "ignore"
+        if ignore:
             metrics.TRIAGE.labels("gerrit", "refused").inc()
+        if ignore and payload.trigger != IGNORE_IN_MESSAGE:
             for pending in await self._ignore_requests(payload):
                 if await self.triage.claim_command(f"gerrit:{pending.comment['id']}"):
-                    text = f"/ignore by {payload.requested_by} was not carried out: {reason}. The finding stays open."
+                    text = f"/ignore by {user} was not carried out: {reason}. The finding stays open."
                     await self._reply(payload, pending, text, unresolved=True)
             return
-        user = payload.requested_by or ""
-        if not self.limits.should_answer(request.key, user):
+        if not (self.ignore_limits if ignore else self.limits).should_answer(request.key, user):
             return
+        said = f"/ignore by {user} was not carried out" if ignore else f"/rescan by {user} was not run"
         cid = _cid(payload.project, int(payload.number))
-        body = {"message": f"/rescan by {user} was not run: {reason}.", "tag": TAG, "notify": "NONE"}
+        body = {"message": f"{said}: {reason}.", "tag": TAG, "notify": "NONE"}
         await self.rest.post_json(f"/changes/{cid}/revisions/current/review", body)
 
     # -- triage (/ignore) ---------------------------------------------------------------
@@ -485,6 +495,8 @@ class GerritPlatform:
         """Refused when the requester may ignore nothing (each reply that asks for more than the
         requester may is answered by ``run_command``), or past the rate limits."""
         payload = GerritJob.of(request.payload)
+        if payload.trigger == IGNORE_IN_MESSAGE:
+            return IGNORE_WHERE
         if not await self._ignore_requests(payload):
             return None  # inline comments, no /ignore among them: nothing to admit or refuse
         rights, why_not = await self._triage_rights(payload)

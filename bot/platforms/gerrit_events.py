@@ -24,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 
 from bot.config import GerritSettings
 from bot.platforms.base import Decision, JobRequest, one_line
+from bot.triage import IGNORE_LINE
 
 RESCAN = re.compile(r"^\s*/rescan\s*$", re.MULTILINE)
 #: Gerrit's line in the change message of a review with inline comments ("(2 comments)"): the
@@ -32,6 +33,7 @@ INLINE_COMMENTS = re.compile(r"^\((\d+) (?:inline )?comments?\)$", re.MULTILINE)
 _HEADER = re.compile(r"^Patch Set \d+:.*$")
 NEVER_REVIEWED_KINDS = {"NO_CODE_CHANGE", "NO_CHANGE"}
 SUBSCRIBED = ("patchset-created", "comment-added")
+IGNORE_IN_MESSAGE = "ignore-in-message"  # /ignore in the change message, not in a thread: answered
 _DIGITS = re.compile(r"[0-9]{1,10}")
 _MODEL_NAME = re.compile(r" or instance of \w+")  # pydantic names our classes: not for answers
 
@@ -192,12 +194,17 @@ def delivery_id(data: dict[str, Any]) -> str:
     )
 
 
-def rescan_requested(comment: str) -> bool:
-    """``/rescan`` on a line of its own, after Gerrit's ``Patch Set N: <votes>`` header."""
+def _without_header(comment: str) -> str:
+    """A change message without Gerrit's ``Patch Set N: <votes>`` header line."""
     lines = comment.splitlines()
     if lines and _HEADER.match(lines[0]):
         lines = lines[1:]
-    return bool(RESCAN.search("\n".join(lines)))
+    return "\n".join(lines)
+
+
+def rescan_requested(comment: str) -> bool:
+    """``/rescan`` on a line of its own, after Gerrit's ``Patch Set N: <votes>`` header."""
+    return bool(RESCAN.search(_without_header(comment)))
 
 
 @router.register("patchset-created")
@@ -240,6 +247,11 @@ async def on_comment(
             # Inline replies may hold /ignore: the platform reads them (and who may) at admission.
             job = GerritJob(ev.change.project, ev.change.number, ev.change.branch,
                             patchset=ev.patchSet.number, trigger="ignore", requested_by=requester)  # fmt: skip
+            decision.jobs.append(job.request("ignore"))
+            return
+        if IGNORE_LINE.search(_without_header(ev.comment or "")):  # answered with where it goes
+            job = GerritJob(ev.change.project, ev.change.number, ev.change.branch,
+                            patchset=ev.patchSet.number, trigger=IGNORE_IN_MESSAGE, requested_by=requester)  # fmt: skip
             decision.jobs.append(job.request("ignore"))
             return
         decision.ignored = "no /rescan command"

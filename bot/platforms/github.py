@@ -498,10 +498,11 @@ class GitHubPlatform:
         repo, number = payload.repo, payload.number
         if request.kind == "ignore":
             metrics.TRIAGE.labels("github", "refused").inc()
-            await gh.post(
-                f"/repos/{repo}/pulls/{number}/comments/{payload.reply_to}/replies",
-                data={"body": f"@{user} `/ignore` was not carried out: {reason}. The finding stays open."},
-            )
+            body = {"body": f"@{user} `/ignore` was not carried out: {reason}. The finding stays open."}
+            if payload.reply_to is None:  # written in the conversation: answered there
+                await gh.post(f"/repos/{repo}/issues/{number}/comments", data=body)
+            else:
+                await gh.post(f"/repos/{repo}/pulls/{number}/comments/{payload.reply_to}/replies", data=body)
             return
         await gh.post(
             f"/repos/{repo}/issues/{number}/comments",

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from bot.config import GitHubSettings
 from bot.platforms.base import Decision, JobRequest, WebhookError, one_line
-from bot.triage import CommandError, parse_ignore
+from bot.triage import IGNORE_LINE, IGNORE_WHERE, CommandError, parse_ignore
 
 log = logging.getLogger(__name__)
 
@@ -345,6 +345,12 @@ async def on_comment(
         decision.ignored = "comment on an issue, not a pull request"
         return
     if not RESCAN.search(ev.comment.body):
+        if IGNORE_LINE.search(ev.comment.body):  # answered with where /ignore goes, never ignored
+            job = GitHubJob(ev.repository.full_name, ev.issue.number, _installation_id(ev.installation),
+                            trigger="ignore", comment_id=ev.comment.id, requested_by=author.login,
+                            error=IGNORE_WHERE)  # fmt: skip
+            decision.jobs.append(job.request("ignore"))
+            return
         decision.ignored = "no /rescan command"
         return
     trusted = ev.comment.author_association in TRUSTED_ASSOCIATIONS or author.login == ev.issue.user.login
