@@ -386,9 +386,8 @@ async def on_review_comment(
     if command is None and error is None:
         decision.ignored = "no /ignore command"
         return
-    if ev.comment.in_reply_to_id is None:
-        decision.ignored = "/ignore is not a reply on a review thread"
-        return
+    if ev.comment.in_reply_to_id is None:  # a new thread of its own: told where /ignore goes
+        command, error = None, IGNORE_WHERE
     job = GitHubJob(
         ev.repository.full_name,
         ev.pull_request.number,
