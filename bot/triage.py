@@ -4,7 +4,7 @@ A trusted reviewer answers a bot comment with ``/ignore <reason>`` (that change)
 ``/ignore --everywhere <reason>`` (the whole repository / project). The decision is kept by
 fingerprint, so it follows the finding across pushes and line moves; the review then leaves the
 finding out of its comments, its verdict, its vote and its check run, and its summary lists it
-under **Ignored** with who and why. Who may do it is the platform's business (bot.platforms);
+under **Ignored by triage** with who and why. Who may do it is the platform's business (bot.platforms);
 where it is kept is :mod:`bot.triage_store`.
 """
 
