@@ -30,7 +30,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bot.analyzers.base import Analyzer, AnalyzerResult
-from bot.model import Finding, Severity
+from bot.model import Finding, Fix, Severity
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class FileResult:
                 severity=Severity(f["severity"]),
                 confidence=Severity(f["confidence"]),
                 fields=dict(f["fields"]),
+                fix=Fix(**f["fix"]) if f.get("fix") else None,
             )
             for f in data["findings"]
         ]

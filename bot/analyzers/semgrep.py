@@ -40,7 +40,8 @@ from bot.analyzers.base import (
     tool_identity,
     tool_path,
 )
-from bot.model import Finding, Severity
+from bot.fixes import from_edits
+from bot.model import Finding, Fix, Severity
 
 # Semgrep language -> file name endings it is given (only languages a bundled rule uses count).
 LANGUAGE_SUFFIXES: dict[str, tuple[str, ...]] = {
@@ -190,6 +191,7 @@ class SemgrepAnalyzer:
                         f"semgrep did not scan {path} (skipped); its rules did not run on it",
                         cacheable=False,
                     )
+        contents: dict[str, bytes | None] = {}
         python = [p for p in paths if p.endswith((".py", ".pyi"))]
         for path, line in await asyncio.to_thread(not_python3_file_errors, root, python):
             result.add_file_error(path, line)
@@ -209,9 +211,56 @@ class SemgrepAnalyzer:
                     severity=_SEVERITY.get(extra.get("severity", "WARNING"), Severity.MEDIUM),
                     confidence=Severity(str(meta.get("confidence", "medium")).lower()),
                     fields={"message": message, **self.bound_values(rule_id, message)},
+                    fix=self.fix_of(r, rule_id, root, contents),
                 )
             )
         return result
+
+    @cached_property
+    def fix_regexes(self) -> dict[str, dict]:
+        """The ``fix-regex`` of each bundled rule that has one (the only fixes the rules carry)."""
+        return {rule["id"]: rule["fix-regex"] for rule in self.rules if "id" in rule and "fix-regex" in rule}
+
+    def fix_of(self, result: dict, rule_id: str, root: Path, contents: dict[str, bytes | None]) -> Fix | None:
+        """The rule's fix of one result: Semgrep's ``extra.fix`` (the matched text, fixed) when it
+        is there, else the rule's ``fix-regex`` applied to the matched text here, so a way of running
+        Semgrep that leaves ``extra.fix`` out loses no fix. ``offset`` counts bytes of the file."""
+        rule_fix = self.fix_regexes.get(rule_id)
+        if rule_fix is None:
+            return None  # a ``fix:`` template needs the bindings to recompute: the rules use fix-regex only
+        path = result["path"]
+        if path not in contents:
+            try:
+                contents[path] = (root / path).read_bytes()
+            except OSError:
+                contents[path] = None
+        content = contents[path]
+        try:
+            start, end = int(result["start"]["offset"]), int(result["end"]["offset"])
+            if content is None or not 0 <= start <= end <= len(content):
+                return None
+            text, matched = content.decode("utf-8"), content[start:end].decode("utf-8")
+            begin = len(content[:start].decode("utf-8"))
+        except (KeyError, TypeError, ValueError):  # UnicodeDecodeError included
+            return None
+        fixed = result.get("extra", {}).get("fix")
+        if not isinstance(fixed, str):
+            fixed = apply_fix_regex(rule_fix, matched)
+        if fixed is None or fixed == matched:
+            return None
+        return from_edits(text, [(begin, begin + len(matched), fixed)], f"Apply the fix of {rule_id}")
+
+
+def apply_fix_regex(fix_regex: dict, matched: str) -> str | None:
+    """Semgrep's ``fix-regex`` (``regex``, ``replacement``, optional ``count``) on the matched
+    text, as Semgrep applies it (Python ``re`` syntax and ``\\1`` groups); None if unusable."""
+    try:
+        pattern = re.compile(str(fix_regex["regex"]))
+        return pattern.sub(
+            str(fix_regex.get("replacement", "")), matched, count=int(fix_regex.get("count", 0))
+        )
+    except (KeyError, TypeError, ValueError, re.error):
+        return None
 
 
 _PARSE_ERROR_TYPES = ("syntax", "parsing", "lexical", "parse")
