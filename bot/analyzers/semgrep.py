@@ -218,8 +218,16 @@ class SemgrepAnalyzer:
 
     @cached_property
     def fix_regexes(self) -> dict[str, dict]:
-        """The ``fix-regex`` of each bundled rule that has one (the only fixes the rules carry)."""
-        return {rule["id"]: rule["fix-regex"] for rule in self.rules if "id" in rule and "fix-regex" in rule}
+        """The ``fix-regex`` of each bundled rule that has one (the only fixes the rules carry),
+        with the rule's ``metadata.fix-description``."""
+        return {
+            rule["id"]: {
+                **rule["fix-regex"],
+                "description": (rule.get("metadata") or {}).get("fix-description"),
+            }
+            for rule in self.rules
+            if "id" in rule and isinstance(rule.get("fix-regex"), dict)
+        }
 
     def fix_of(self, result: dict, rule_id: str, root: Path, contents: dict[str, bytes | None]) -> Fix | None:
         """The rule's fix of one result: Semgrep's ``extra.fix`` (the matched text, fixed) when it
@@ -248,7 +256,8 @@ class SemgrepAnalyzer:
             fixed = apply_fix_regex(rule_fix, matched)
         if fixed is None or fixed == matched:
             return None
-        return from_edits(text, [(begin, begin + len(matched), fixed)], f"Apply the fix of {rule_id}")
+        description = rule_fix.get("description") or f"the fix of {rule_id}"
+        return from_edits(text, [(begin, begin + len(matched), fixed)], description)
 
 
 def apply_fix_regex(fix_regex: dict, matched: str) -> str | None:
