@@ -51,7 +51,7 @@ async def test_each_fix_parses_and_removes_its_finding_and_nothing_else(settings
     engine = Engine.from_settings(settings.engine, cache=ResultCache())
     review = await engine.review(Change([added("m.py", FIXABLE)]), settings.review)
     fixed = [c for c in review.all_comments if c.fix is not None]
-    # ruff: four unused imports (one of `import a, b`, one of `from x import a, b`, one line of a
+    # From ruff, four unused imports (one of `import a, b`, one of `from x import a, b`, one line of a
     # parenthesised import), `is` with a literal; Semgrep: yaml.load, verify=False over two lines.
     assert sorted((c.finding.rule_id, c.fix.start_line, c.fix.end_line) for c in fixed) == [
         ("F401", 1, 1), ("F401", 2, 2), ("F401", 3, 3), ("F401", 5, 5), ("F632", 18, 18),
@@ -109,4 +109,6 @@ def test_suggestion_fences_outgrow_backticks_and_patches_apply():
     assert suggestion_block(Fix("d", 1, 1, "x = '```'\n")) == "````suggestion\nx = '```'\n````"
     assert suggestion_block(Fix("d", 1, 1, "")) == "```suggestion\n```"
     patch = fixes.unified_diff("a.py", "import os\nx = 1", "x = 1")
-    assert patch == "--- a/a.py\n+++ b/a.py\n@@ -1,2 +1 @@\n-import os\n x = 1\n\\ No newline at end of file\n"
+    assert (
+        patch == "--- a/a.py\n+++ b/a.py\n@@ -1,2 +1 @@\n-import os\n x = 1\n\\ No newline at end of file\n"
+    )

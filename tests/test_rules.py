@@ -34,7 +34,10 @@ def test_rule_tests_pass():
         assert check["passed"] and expected, f"{rule}: {check}"
     # The rules' fix-regex, as Semgrep applies it, gives the `X.fixed.py` expectations.
     assert report["config_missing_fixtests"] == []
-    assert set(report["fixtest_results"]) >= {str(RULES / "python-unsafe-apis.py"), str(RULES / "transport.py")}
+    assert set(report["fixtest_results"]) >= {
+        str(RULES / "python-unsafe-apis.py"),
+        str(RULES / "transport.py"),
+    }
     assert all(r["passed"] for r in report["fixtest_results"].values()), report["fixtest_results"]
 
 
