@@ -4,6 +4,8 @@ head content, parses and no longer has its finding; no fix touches a line the ch
 from __future__ import annotations
 
 import difflib
+import json
+import subprocess
 from collections import Counter
 
 from bot import fixes
@@ -11,6 +13,7 @@ from bot.cache import ResultCache
 from bot.model import Change, ChangedFile, FileStatus, Fix, Hunk
 from bot.pipeline import Engine
 from bot.render import suggestion_block
+from tests.test_check_cli import run_check
 from tests.test_engine import added
 
 FIXABLE = """\
@@ -112,3 +115,56 @@ def test_suggestion_fences_outgrow_backticks_and_patches_apply():
     assert (
         patch == "--- a/a.py\n+++ b/a.py\n@@ -1,2 +1 @@\n-import os\n x = 1\n\\ No newline at end of file\n"
     )
+
+
+HEAD_SOURCE = """import shutil
+import yaml
+
+
+def load(f):
+    return yaml.load(f)
+"""
+FIXED_SOURCE = """import yaml
+
+
+def load(f):
+    return yaml.safe_load(f)
+"""
+
+
+def test_check_prints_the_fixes_as_a_patch_and_sarif_and_applies_them(make_repo):
+    repo = make_repo()
+    repo.commit({"a.py": "X = 1\n"}, "base")
+    repo.commit({"a.py": HEAD_SOURCE}, "head")
+    root = str(repo.root)
+    patch = run_check("--repo", root, "--format", "diff")
+    assert patch.returncode == 0, patch.stderr
+    assert patch.stdout.startswith("--- a/a.py\n+++ b/a.py\n") and "-import shutil\n" in patch.stdout
+    sarif = json.loads(run_check("--repo", root, "--format", "sarif").stdout)
+    fixes_by_line = {
+        r["locations"][0]["physicalLocation"]["region"]["startLine"]: r["fixes"][0]
+        for r in sarif["runs"][0]["results"]
+        if "fixes" in r
+    }
+    assert sorted(fixes_by_line) == [1, 6]
+    change = fixes_by_line[1]["artifactChanges"][0]
+    assert change["artifactLocation"]["uri"] == "a.py"
+    assert change["replacements"] == [
+        {"deletedRegion": {"startLine": 1, "startColumn": 1, "endLine": 2, "endColumn": 1},
+         "insertedContent": {"text": ""}}
+    ]  # fmt: skip
+    subprocess.run(["git", "-C", root, "apply", "--check"], input=patch.stdout, text=True, check=True)
+    applied = run_check("--repo", root, "--fix")
+    assert applied.returncode == 0 and "a.py: fixed" in applied.stderr
+    assert (repo.root / "a.py").read_text() == FIXED_SOURCE
+    # The working tree no longer holds what was reviewed: a second --fix leaves it alone.
+    again = run_check("--repo", root, "--fix")
+    assert "a.py: not fixed: the working tree differs" in again.stderr
+    assert (repo.root / "a.py").read_text() == FIXED_SOURCE
+    # --staged reviews the index against HEAD (what a pre-commit hook sees).
+    (repo.root / "b.py").write_text("import glob\n")
+    repo.git("add", "b.py")
+    staged = json.loads(run_check("--repo", root, "--staged", "--format", "json").stdout)
+    assert [(c["path"], c["rule_id"], c["fix"]["replacement"]) for c in staged["comments"]] == [
+        ("b.py", "F401", "")
+    ]
