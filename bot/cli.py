@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 apply_fixes(args.repo, review, change)
             sys.stdout.write(FORMATS[args.format](review, change or Change([])))
             if not sys.stdout.isatty() or args.format != "text":
-                sys.stdout.write("\n" if args.format != "text" else "")
+                sys.stdout.write("\n" if args.format not in ("text", "diff") else "")
             return code
         from bot.server.app import serve
 

@@ -7,7 +7,7 @@ import json
 
 from bot import fixes
 from bot.model import Change, Comment, Fix, Review, Severity
-from bot.render import suggestion_block
+from bot.render import suggestion_text
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL = {
@@ -80,8 +80,7 @@ def to_text(review: Review, change: Change | None = None) -> str:
     for c in review.comments:
         out += ["", "-" * 72, f"{c.path}:{c.line}", "", c.body]
         if c.fix:
-            out += ["", f"Suggested fix ({c.fix.description}), lines {c.fix.start_line}-{c.fix.end_line}:"]
-            out.append(suggestion_block(c.fix))
+            out += ["", suggestion_text(c.fix)]
     return "\n".join(out) + "\n"
 
 
