@@ -69,7 +69,10 @@ def between(old: str, new: str, description: str) -> Fix | None:
             prefix -= 1
         else:
             suffix -= 1
-    return Fix(description, prefix + 1, len(a) - suffix, "".join(b[prefix : len(b) - suffix]))
+    kept = slice(prefix, len(a) - suffix)
+    return Fix(
+        description, prefix + 1, len(a) - suffix, "".join(b[prefix : len(b) - suffix]), "".join(a[kept])
+    )
 
 
 def offsets_of_rows(text: str) -> list[int]:
@@ -89,10 +92,13 @@ def offset_at(starts: list[int], row: int, column: int) -> int | None:
 
 
 def apply(text: str, fixes: Sequence[Fix]) -> str:
-    """``text`` with ``fixes`` applied; ValueError if two overlap or one falls outside it."""
+    """``text`` with ``fixes`` applied; ValueError if two overlap, one falls outside ``text``
+    or its lines no longer hold what the fix was made for."""
     lines = split_lines(text)
     last_start = len(lines) + 1
     for fix in sorted(fixes, key=lambda f: f.start_line, reverse=True):
+        if "".join(lines[fix.start_line - 1 : fix.end_line]) != fix.original:
+            raise ValueError(f"lines {fix.start_line}-{fix.end_line} are not what the fix was made for")
         if not 1 <= fix.start_line <= fix.end_line < last_start:
             raise ValueError(
                 f"fix of lines {fix.start_line}-{fix.end_line} overlaps another or leaves the file"
@@ -129,7 +135,7 @@ def widen(fix: Fix, text: str, start: int, end: int) -> Fix:
         return fix
     before = "".join(lines[first - 1 : fix.start_line - 1])
     after = "".join(lines[fix.end_line : last])
-    return Fix(fix.description, first, last, before + fix.replacement + after)
+    return Fix(fix.description, first, last, before + fix.replacement + after, before + fix.original + after)
 
 
 def offer(fix: Fix, file: ChangedFile, line: int, end_line: int) -> Fix | None:
@@ -142,6 +148,8 @@ def offer(fix: Fix, file: ChangedFile, line: int, end_line: int) -> Fix | None:
     except UnicodeDecodeError:
         return None
     if not plain_lines(text) or not 1 <= fix.start_line <= fix.end_line <= len(split_lines(text)):
+        return None
+    if original(text, fix) != fix.original:  # the tool saw other content (a pruned copy, say)
         return None
     if any(n not in file.added_lines for n in range(fix.start_line, fix.end_line + 1)):
         return None

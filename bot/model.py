@@ -111,12 +111,15 @@ class Change:
 class Fix:
     """A mechanical fix as an edit of the head content: lines ``start_line``..``end_line``
     (1-based, inclusive) are replaced by ``replacement`` (whole lines, each ending in a newline
-    except, possibly, the file's last). Built and checked by :mod:`bot.fixes`."""
+    except, possibly, the file's last). ``original`` is what those lines held when the tool saw
+    them: a fix is offered or applied only where they still hold exactly that. Built and checked
+    by :mod:`bot.fixes`."""
 
     description: str
     start_line: int
     end_line: int
     replacement: str
+    original: str
 
 
 @dataclass

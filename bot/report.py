@@ -84,10 +84,10 @@ def to_text(review: Review, change: Change | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def sarif_fix(path: str, fix: Fix, text: str) -> dict:
+def sarif_fix(path: str, fix: Fix) -> dict:
     """SARIF's ``fix`` (3.55): whole lines replaced; a region ending at column 1 of the next line
     takes the last line's newline with it, so an empty replacement deletes the lines."""
-    replaced = fixes.original(text, fix)
+    replaced = fix.original
     if replaced.endswith("\n"):
         end = {"endLine": fix.end_line + 1, "endColumn": 1}
     else:  # the file's last line, with no newline: up to its end (columns count UTF-16 units)
@@ -130,9 +130,8 @@ def to_sarif(review: Review, change: Change | None = None) -> str:
                 "properties": {"category": str(c.category), "severity": str(c.severity)},
             }
         )
-        file = change.file(c.path) if change is not None and c.fix is not None else None
-        if c.fix is not None and file is not None and file.content is not None:
-            results[-1]["fixes"] = [sarif_fix(c.path, c.fix, file.content.decode("utf-8"))]
+        if c.fix is not None:
+            results[-1]["fixes"] = [sarif_fix(c.path, c.fix)]
     run = {
         "tool": {
             "driver": {

@@ -100,17 +100,21 @@ async def test_no_fix_touches_a_line_the_change_did_not_touch(settings, engine):
 
 def test_a_fix_that_leaves_the_file_unparsable_or_changes_nothing_is_not_offered():
     file = added("m.py", "import os\nx = 1\n")
-    assert fixes.offer(Fix("break it", 2, 2, "x = (\n"), file, 2, 2) is None
-    assert fixes.offer(Fix("same", 2, 2, "x = 1\n"), file, 2, 2) is None
-    assert fixes.offer(Fix("shell", 1, 1, ""), added("run.sh", "curl -k x\n"), 1, 1) is None  # no parser
-    assert fixes.offer(Fix("ok", 1, 1, ""), file, 1, 1) == Fix("ok", 1, 1, "")
+    assert fixes.offer(Fix("break it", 2, 2, "x = (\n", "x = 1\n"), file, 2, 2) is None
+    assert fixes.offer(Fix("same", 2, 2, "x = 1\n", "x = 1\n"), file, 2, 2) is None
+    shell = added("run.sh", "curl -k x\n")
+    assert fixes.offer(Fix("shell", 1, 1, "curl x\n", "curl -k x\n"), shell, 1, 1) is None  # no parser
+    # Made for other content (the tool saw another version of line 1): not offered.
+    assert fixes.offer(Fix("stale", 1, 1, "", "import sys\n"), file, 1, 1) is None
+    assert fixes.offer(Fix("ok", 1, 1, "", "import os\n"), file, 1, 1) == Fix("ok", 1, 1, "", "import os\n")
     # A comment on lines 1-2 gets the fix widened to its range, with the file's own line 2.
-    assert fixes.offer(Fix("ok", 1, 1, ""), file, 1, 2) == Fix("ok", 1, 2, "x = 1\n")
+    widened = fixes.offer(Fix("ok", 1, 1, "", "import os\n"), file, 1, 2)
+    assert widened == Fix("ok", 1, 2, "x = 1\n", "import os\nx = 1\n")
 
 
 def test_suggestion_fences_outgrow_backticks_and_patches_apply():
-    assert suggestion_block(Fix("d", 1, 1, "x = '```'\n")) == "````suggestion\nx = '```'\n````"
-    assert suggestion_block(Fix("d", 1, 1, "")) == "```suggestion\n```"
+    assert suggestion_block(Fix("d", 1, 1, "x = '```'\n", "x = 1\n")) == "````suggestion\nx = '```'\n````"
+    assert suggestion_block(Fix("d", 1, 1, "", "x = 1\n")) == "```suggestion\n```"
     patch = fixes.unified_diff("a.py", "import os\nx = 1", "x = 1")
     assert (
         patch == "--- a/a.py\n+++ b/a.py\n@@ -1,2 +1 @@\n-import os\n x = 1\n\\ No newline at end of file\n"

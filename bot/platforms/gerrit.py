@@ -30,7 +30,6 @@ from aiohttp import web
 from bot import metrics
 from bot.config import REPO_CONFIG_PATHS, ConfigError, GerritSettings, RepoConfig, Settings
 from bot.diff import diff_contents
-from bot.fixes import original
 from bot.model import Change, ChangedFile, Comment, FileStatus, Fix, Review
 from bot.platforms.base import (
     DUPLICATE_DELIVERY,
@@ -502,10 +501,9 @@ class GerritPlatform:
             replyable_paths=lines_of,  # a reply needs its file in this patchset
         )
         structured = any(c.fix for c in decided.new) and await self.takes_fix_suggestions()
-        texts = {f.path: f.text() for f in change.files if f.content is not None}
 
         def comment_input(c: Comment, structured: bool) -> dict[str, Any]:
-            return _comment_input(c, lines_of.get(c.path, []), structured, texts.get(c.path, ""))
+            return _comment_input(c, lines_of.get(c.path, []), structured)
 
         items: list[tuple[str, dict[str, Any], Comment | None]] = [
             (c.path, comment_input(c, structured), c) for c in decided.new
@@ -665,11 +663,10 @@ def server_version(version: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _comment_input(c: Comment, lines: list[str], structured: bool = True, text: str = "") -> dict[str, Any]:
+def _comment_input(c: Comment, lines: list[str], structured: bool = True) -> dict[str, Any]:
     """CommentInput (rest-api-changes.txt): the finding on its lines; its fix, if any, as
     ``fix_suggestions`` (``structured``) or as a suggestion in the text, the comment then covering
-    the fix's lines (as Gerrit applies a suggestion in a comment to the commented lines). ``text``
-    is the file's head content (a fix is only offered on a UTF-8 file)."""
+    the fix's lines (as Gerrit applies a suggestion in a comment to the commented lines)."""
     fix_text = f"\n\n{suggestion_text(c.fix)}" if c.fix and not structured else ""
     data: dict[str, Any] = {
         "line": c.line,
@@ -688,16 +685,16 @@ def _comment_input(c: Comment, lines: list[str], structured: bool = True, text: 
             "end_character": len(lines[end - 1]) if 0 < end <= len(lines) else 0,
         }
     if c.fix and structured:
-        data["fix_suggestions"] = [fix_suggestion(c.path, c.fix, text)]
+        data["fix_suggestions"] = [fix_suggestion(c.path, c.fix)]
     return data
 
 
-def fix_suggestion(path: str, fix: Fix, text: str) -> dict[str, Any]:
+def fix_suggestion(path: str, fix: Fix) -> dict[str, Any]:
     """FixSuggestionInfo with one FixReplacementInfo (rest-api-changes.txt): the fix's whole lines.
     Lines are separated by ``\\n`` there, so a range ending at character 0 of the next line takes
     the last line's newline with it, and an empty replacement deletes the lines; characters are
     Java's (UTF-16 code units)."""
-    replaced = original(text, fix)
+    replaced = fix.original
     if replaced.endswith("\n"):
         end = {"end_line": fix.end_line + 1, "end_character": 0}
     else:  # the file's last line, with no newline
