@@ -108,6 +108,16 @@ def apply(text: str, fixes: Sequence[Fix]) -> str:
     return "".join(lines)
 
 
+def region_end(fix: Fix) -> tuple[int, int]:
+    """Where the lines a fix replaces end, as (1-based line, 0-based UTF-16 character), for the
+    platforms that address text so (Gerrit, SARIF): the start of the next line when the last one
+    ends in a newline (an empty replacement then deletes the lines), else the end of that line."""
+    if fix.original.endswith("\n"):
+        return fix.end_line + 1, 0
+    last = fix.original.rsplit("\n", 1)[-1]
+    return fix.end_line, len(last.encode("utf-16-le")) // 2
+
+
 def original(text: str, fix: Fix) -> str:
     """The lines of ``text`` that ``fix`` replaces."""
     return "".join(split_lines(text)[fix.start_line - 1 : fix.end_line])

@@ -86,13 +86,10 @@ def to_text(review: Review, change: Change | None = None) -> str:
 
 def sarif_fix(path: str, fix: Fix) -> dict:
     """SARIF's ``fix`` (3.55): whole lines replaced; a region ending at column 1 of the next line
-    takes the last line's newline with it, so an empty replacement deletes the lines."""
-    replaced = fix.original
-    if replaced.endswith("\n"):
-        end = {"endLine": fix.end_line + 1, "endColumn": 1}
-    else:  # the file's last line, with no newline: up to its end (columns count UTF-16 units)
-        last = fixes.split_lines(replaced)[-1]
-        end = {"endLine": fix.end_line, "endColumn": len(last.encode("utf-16-le")) // 2 + 1}
+    takes the last line's newline with it, so an empty replacement deletes the lines (columns
+    are 1-based UTF-16 code units, SARIF's default)."""
+    end_line, end_character = fixes.region_end(fix)
+    end = {"endLine": end_line, "endColumn": end_character + 1}
     return {
         "description": {"text": fix.description},
         "artifactChanges": [

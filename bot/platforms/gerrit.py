@@ -30,6 +30,7 @@ from aiohttp import web
 from bot import metrics
 from bot.config import REPO_CONFIG_PATHS, ConfigError, GerritSettings, RepoConfig, Settings
 from bot.diff import diff_contents
+from bot.fixes import region_end
 from bot.model import Change, ChangedFile, Comment, FileStatus, Fix, Review
 from bot.platforms.base import (
     DUPLICATE_DELIVERY,
@@ -694,12 +695,8 @@ def fix_suggestion(path: str, fix: Fix) -> dict[str, Any]:
     Lines are separated by ``\\n`` there, so a range ending at character 0 of the next line takes
     the last line's newline with it, and an empty replacement deletes the lines; characters are
     Java's (UTF-16 code units)."""
-    replaced = fix.original
-    if replaced.endswith("\n"):
-        end = {"end_line": fix.end_line + 1, "end_character": 0}
-    else:  # the file's last line, with no newline
-        last = replaced.rsplit("\n", 1)[-1]
-        end = {"end_line": fix.end_line, "end_character": len(last.encode("utf-16-le")) // 2}
+    end_line, end_character = region_end(fix)
+    end = {"end_line": end_line, "end_character": end_character}
     return {
         "description": fix.description,
         "replacements": [
