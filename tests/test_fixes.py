@@ -115,6 +115,9 @@ def test_a_fix_that_leaves_the_file_unparsable_or_changes_nothing_is_not_offered
 def test_suggestion_fences_outgrow_backticks_and_patches_apply():
     assert suggestion_block(Fix("d", 1, 1, "x = '```'\n", "x = 1\n")) == "````suggestion\nx = '```'\n````"
     assert suggestion_block(Fix("d", 1, 1, "", "x = 1\n")) == "```suggestion\n```"
+    # Gerrit and SARIF ranges: the next line's start, or the end of a last line (UTF-16 units).
+    assert fixes.region_end(Fix("d", 1, 1, "", "import os\n")) == (2, 0)
+    assert fixes.region_end(Fix("d", 2, 2, "", "é = '𝄞'")) == (2, 8)
     patch = fixes.unified_diff("a.py", "import os\nx = 1", "x = 1")
     assert (
         patch == "--- a/a.py\n+++ b/a.py\n@@ -1,2 +1 @@\n-import os\n x = 1\n\\ No newline at end of file\n"
