@@ -1,12 +1,13 @@
 """Fixes (platform-free, no I/O): a tool's edit of the head content as a :class:`Fix`, the
 checks before one is offered, applying fixes, and the patch they make.
 
-A fix that is wrong is worse than none, so one is offered only when (``offer``): every line it
-changes was added or modified by the change, it stays inside the hunk of the comment it goes
-with, it really changes something, and the file it leaves still parses (Python, with ``ast``;
-a file of another language gets no fix, as nothing here can check it). Files whose line breaks
-are not all ``\\n`` (``\\r``, form feeds, Unicode separators) get none either: the tools, Python
-and the platforms would not agree on what "line 12" is.
+A fix that is wrong is worse than none, so one is offered only when (``offer``): the lines it
+replaces still hold what the tool saw, every one was added or modified by the change, it stays
+inside the hunk of the comment it goes with and within ``MAX_LINES``, it really changes
+something, and the file it leaves still parses (Python, with ``ast``; a file of another
+language gets no fix, as nothing here can check it). Files whose line breaks are not all
+``\\n`` (``\\r``, form feeds, Unicode separators) get none either: the tools, Python and the
+platforms would not agree on what "line 12" is.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.model import ChangedFile, Fix
 #: Characters ``str.splitlines`` (and some tools) take for line breaks besides ``\n``.
 _OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 PYTHON_SUFFIXES = (".py", ".pyi")
+MAX_LINES = 30  # a longer suggestion is more to check than the fix saves: none is offered
 
 
 def split_lines(text: str) -> list[str]:
@@ -166,6 +168,8 @@ def offer(fix: Fix, file: ChangedFile, line: int, end_line: int) -> Fix | None:
     hunk = next((h for h in file.hunks if line in h), None)
     widened = widen(fix, text, line, max(line, end_line))
     if hunk is None or widened.start_line not in hunk or widened.end_line not in hunk:
+        return None
+    if widened.end_line - widened.start_line >= MAX_LINES:
         return None
     fixed = apply(text, [fix])
     if fixed == text or not parses(file.path, fixed):

@@ -101,7 +101,7 @@ class RuffAnalyzer:
 
 @cache
 def _identity() -> str:
-    return f"{tool_identity('ruff', 'ruff')} {code_digest('bot.analyzers.ruff')}"
+    return f"{tool_identity('ruff', 'ruff')} {code_digest('bot.analyzers.ruff', 'bot.fixes')}"
 
 
 def _safe_fix(item: dict, texts: dict[str, str | None], root: Path, path: str) -> Fix | None:

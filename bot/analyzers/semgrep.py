@@ -284,7 +284,7 @@ def _about_the_bytes(err: dict) -> bool:
 
 @functools.cache
 def _identity() -> str:
-    return f"{tool_identity('semgrep', 'semgrep')} {code_digest('bot.analyzers.semgrep')}"
+    return f"{tool_identity('semgrep', 'semgrep')} {code_digest('bot.analyzers.semgrep', 'bot.fixes')}"
 
 
 def not_python3_errors(root: Path, paths: list[str]) -> list[str]:
