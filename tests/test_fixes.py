@@ -27,9 +27,11 @@ from collections import (
 
 import requests
 import yaml
+import requests
 
 
 def fetch(url, path):
+    unused = 1
     with open(path) as f:
         conf = yaml.load(f)
     resp = requests.get(url,
@@ -55,11 +57,13 @@ async def test_each_fix_parses_and_removes_its_finding_and_nothing_else(settings
     review = await engine.review(Change([added("m.py", FIXABLE)]), settings.review)
     fixed = [c for c in review.all_comments if c.fix is not None]
     # From ruff, four unused imports (one of `import a, b`, one of `from x import a, b`, one line of a
-    # parenthesised import), `is` with a literal; Semgrep: yaml.load, verify=False over two lines.
+    # parenthesised import), a re-import, `is` with a literal; Semgrep: yaml.load, verify=False
+    # over two lines. ruff's fix of the unused variable is unsafe: none.
     assert sorted((c.finding.rule_id, c.fix.start_line, c.fix.end_line) for c in fixed) == [
-        ("F401", 1, 1), ("F401", 2, 2), ("F401", 3, 3), ("F401", 5, 5), ("F632", 18, 18),
-        ("tls-verification-disabled", 16, 17), ("yaml-unsafe-load", 15, 15),
+        ("F401", 1, 1), ("F401", 2, 2), ("F401", 3, 3), ("F401", 5, 5), ("F632", 20, 20),
+        ("F811", 11, 11), ("tls-verification-disabled", 18, 19), ("yaml-unsafe-load", 17, 17),
     ]  # fmt: skip
+    assert [c.fix for c in review.all_comments if c.finding.rule_id == "F841"] == [None]
     assert {c.fix.replacement for c in fixed if c.finding.rule_id != "F401" or c.line != 1} >= {
         "import re\n", "from json import dumps\n", "        conf = yaml.safe_load(f)\n",
         "    resp = requests.get(url, timeout=10)\n", '    if conf == "x":\n',
