@@ -60,3 +60,29 @@ async def test_suggestions_applied_on_github_remove_exactly_the_findings(tmp_pat
     # Both suggestions of the first review, as one batch on its head, give the fixed file.
     github.push("Codertocat", "Hello-World", 2, {"net.py": HEAD}, unused["commit_id"])
     assert github.commit_suggestions(unused["id"], tls["id"]) == {"net.py": FIXED}
+
+
+async def test_the_fake_refuses_suggestions_as_the_pull_request_page_does(github):  # noqa: F811
+    """DOCS incorporating-feedback-in-your-pull-request.md "Applying suggested changes"; the
+    refusals in the page's words."""
+    github.add_pull_from_payload(opened_payload(), {"net.py": BASE}, {"net.py": HEAD})
+
+    def seeded(body: str, line: int = 1, side: str = "RIGHT") -> int:
+        return github.add_review_comment("Codertocat", "Hello-World", 2, path="net.py", line=line,
+                                         body=body, side=side)["id"]  # fmt: skip
+
+    cases = [
+        (seeded("no block here"), "has no suggestion"),
+        (seeded("```suggestion\nimport os\n```"), "no changes were made to the code"),
+        (seeded("```suggestion\nx\n```", line=1, side="LEFT"), "deleted lines is not supported"),
+    ]
+    for comment_id, refusal in cases:
+        with pytest.raises(SuggestionRefused, match=refusal):
+            github.commit_suggestions(comment_id)
+    one, two = seeded("```suggestion\nimport sys\n```"), seeded("```suggestion\n```")
+    with pytest.raises(SuggestionRefused, match="Only one suggestion per line can be applied in a batch"):
+        github.commit_suggestions(one, two)
+    github.pull("Codertocat", "Hello-World", 2).data["state"] = "closed"
+    with pytest.raises(SuggestionRefused, match="closed"):
+        github.commit_suggestions(one)
+    assert github.pull("Codertocat", "Hello-World", 2).head_files["net.py"] == HEAD, "nothing committed"
