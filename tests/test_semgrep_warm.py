@@ -54,7 +54,10 @@ def write(root: Path, files: dict[str, str | bytes]) -> list[str]:
 
 @pytest.fixture
 async def warm():
-    analyzer = SemgrepAnalyzer(RULES, max_target_bytes=10_000_000, server=SemgrepServer())
+    # Every file through the server, however many (the service sends changes of at most 16).
+    analyzer = SemgrepAnalyzer(
+        RULES, max_target_bytes=10_000_000, server=SemgrepServer(), warm_max_files=10_000
+    )
     yield analyzer
     await analyzer.close()
 
@@ -110,6 +113,19 @@ async def test_same_findings_as_the_cli_on_real_code(tmp_path, warm, cold):
     expected = key(await cold.run(tmp_path, paths, 300))
     assert expected[0], "something to compare"
     assert key(await warm.run(tmp_path, paths, 300)) == expected
+
+
+async def test_large_changes_go_to_the_cli(tmp_path):
+    paths = write(tmp_path, {f"nova/m{i}.py": f"import os\nos.system(cmd{i})\n" for i in range(3)})
+    warm = SemgrepAnalyzer(RULES, server=SemgrepServer(), warm_max_files=2)
+    try:
+        before = warm_count()
+        assert len((await warm.run(tmp_path, paths, 60)).findings) == 3
+        assert warm_count() == before and warm.server.started == 0
+        assert len((await warm.run(tmp_path, paths[:2], 60)).findings) == 2
+        assert warm_count() == before + 2
+    finally:
+        await warm.close()
 
 
 async def test_a_path_reused_with_new_content_gets_fresh_results(tmp_path, warm):

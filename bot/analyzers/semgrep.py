@@ -91,11 +91,15 @@ class SemgrepAnalyzer:
         max_target_bytes: int = 5_000_000,
         jobs: int | None = None,
         server: SemgrepServer | None = None,
+        warm_max_files: int = 16,
     ) -> None:
         self.rules_dir = rules_dir
         self.experimental = experimental
         self.max_target_bytes = max_target_bytes
         self.server = server  # the warm path (bot.analyzers.semgrep_lsp); None: the CLI only
+        # The server scans one file at a time; past this many files the CLI's start-up is paid
+        # back and its parallel jobs win (bench/warm.py: warm ahead at 10 files, behind at 30).
+        self.warm_max_files = warm_max_files
         self.jobs = jobs
 
     async def close(self) -> None:
@@ -176,7 +180,7 @@ class SemgrepAnalyzer:
             raise AnalyzerError(f"no rules in {self.rules_dir}")
         result = AnalyzerResult(self.name)
         cold, budget = paths, timeout
-        if self.server is not None:
+        if self.server is not None and len(paths) <= self.warm_max_files:
             started = time.monotonic()
             answered = await self.server.scan(
                 self.rule_files, self.cache_key(), self.max_target_bytes, root, paths, timeout
