@@ -96,6 +96,42 @@ CHANGE_BASE: dict[str, bytes] = _tree("base")
 CHANGE_HEAD: dict[str, bytes] = _tree("head")
 
 
+def head_for(number: int, distinct: bool) -> dict[str, bytes]:
+    """The typical change's head; with ``distinct``, every file ends in a line naming the change,
+    so that no file is ever a hit of the service's result cache."""
+    if not distinct:
+        return CHANGE_HEAD
+    return {path: content + f"\n# bench change {number}\n".encode() for path, content in CHANGE_HEAD.items()}
+
+
+async def semgrep_scan_reference(work: Path, rounds: int = 5) -> list[float]:
+    """Wall time of a cold ``semgrep scan`` (Semgrep's own CLI, its Python wrapper) of the typical
+    change's head files with the bundled rules: the yardstick of issue 11."""
+    from bot.analyzers.base import tool_path
+    from bot.resources import data_path
+
+    root = work / "semgrep-reference"
+    for path, content in CHANGE_HEAD.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(content)
+    rules = Path(data_path("rules", "semgrep"))
+    argv = [tool_path("semgrep"), "scan", "--json", "--metrics=off", "--disable-version-check", "--quiet"]
+    for rule_file in sorted(rules.glob("*.yaml")):
+        if not rule_file.name.endswith(".test.yaml"):
+            argv += ["--config", str(rule_file)]
+    argv += ["--", *sorted(CHANGE_HEAD)]
+    times = []
+    for _ in range(rounds):
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=root, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "SEMGREP_ENABLE_VERSION_CHECK": "0"},
+        )  # fmt: skip
+        await proc.wait()
+        times.append(time.monotonic() - started)
+    return times
+
+
 def change_size() -> tuple[int, int, int]:
     """(files, added lines, deleted lines) of the typical change."""
     added = deleted = 0
@@ -248,7 +284,13 @@ class GitHubRun:
 
 
 async def github_bench(
-    runs: int, burst: int, work: Path, deadline: float, results: Results, log: Callable[[str], None]
+    runs: int,
+    burst: int,
+    work: Path,
+    deadline: float,
+    results: Results,
+    log: Callable[[str], None],
+    distinct: bool = False,
 ) -> None:
     warmup, sequential = [10], list(range(100, 100 + runs))
     bursting = list(range(200 + runs, 200 + runs + burst))
@@ -260,7 +302,7 @@ async def github_bench(
         gh.reviews, gh.requests = reviews, requests
         repo = "Codertocat/Hello-World"
         for number in warmup + sequential + bursting:
-            gh.add_pull_from_payload(opened_payload(number), CHANGE_BASE, CHANGE_HEAD)
+            gh.add_pull_from_payload(opened_payload(number), CHANGE_BASE, head_for(number, distinct))
         payloads = {n: json.dumps(opened_payload(n)).encode() for n in warmup + sequential + bursting}
 
         def review_of(number: int) -> tuple[float, dict[str, Any]] | None:
@@ -402,7 +444,12 @@ class GerritRun:
 
 
 async def gerrit_bench(
-    runs: int, work: Path, deadline: float, results: Results, log: Callable[[str], None]
+    runs: int,
+    work: Path,
+    deadline: float,
+    results: Results,
+    log: Callable[[str], None],
+    distinct: bool = False,
 ) -> None:
     async with FakeGerrit(user=GERRIT_USER, http_password=GERRIT_PASSWORD) as gerrit:
         reviews = Stamped()
@@ -464,7 +511,7 @@ async def gerrit_bench(
                         break
                     change = gerrit.create_change(
                         GERRIT_PROJECT, "master", owner, f"Add Quobyte mount helper ({index})",
-                        files=CHANGE_HEAD, emit=False,
+                        files=head_for(index, distinct), emit=False,
                     )  # fmt: skip
                     event = gerrit.patchset_created_event(change)
                     before = await analyzer_seconds(session, serve.url)
@@ -584,9 +631,17 @@ async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="patchwarden-bench-") as tmp:
         work = Path(tmp)
         if not args.skip_github:
-            await github_bench(args.runs, args.burst, work, deadline, results, log)
+            await github_bench(args.runs, args.burst, work, deadline, results, log, args.distinct)
         if not args.skip_gerrit:
-            await gerrit_bench(args.runs, work, deadline, results, log)
+            await gerrit_bench(args.runs, work, deadline, results, log, args.distinct)
+        reference = await semgrep_scan_reference(work)
+        results.add("cold `semgrep scan` of the same files (reference)", reference)
+        for row in results.rows:
+            if row.label.endswith("-> review posted") and row.values:
+                results.notes.append(
+                    f"{row.label}: median {percentile(row.values, 50) / percentile(reference, 50):.2f}x "
+                    "a cold `semgrep scan` of the same files"
+                )
     busy1, ours1 = cpu_seconds()
     wall = time.monotonic() - started
     ours, others = ours1 - ours0, max(0.0, (busy1 - busy0) - (ours1 - ours0))
@@ -595,7 +650,10 @@ async def main_async(args: argparse.Namespace) -> int:
     for line in machine:
         print("machine: " + line)
     workers = load_settings(None, environ={}).server.workers
-    print(f"change: {files} Python files, +{added}/-{deleted} lines, the same for every PR / change")
+    same = (
+        "one more line, distinct, in each PR / change" if args.distinct else "the same for every PR / change"
+    )
+    print(f"change: {files} Python files, +{added}/-{deleted} lines, {same}")
     print(
         f"setup: `patchwarden serve` as a child process ({workers} workers, the default), "
         "the fakes in the benchmark process, loopback only"
@@ -625,6 +683,11 @@ def main() -> int:
     parser.add_argument("--skip-github", action="store_true")
     parser.add_argument("--skip-gerrit", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each run on stderr")
+    parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="a distinct change per PR: no result-cache hits after the first",
+    )
     args = parser.parse_args()
     if args.runs < 1 or args.burst < 0:
         parser.error("--runs must be >= 1 and --burst >= 0")

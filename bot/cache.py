@@ -26,11 +26,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from pathlib import Path
 
 from bot.analyzers.base import Analyzer, AnalyzerResult
-from bot.model import Finding, Severity
+from bot.model import Finding
 
 log = logging.getLogger(__name__)
 
@@ -70,27 +69,13 @@ class FileResult:
 
     def dumps(self) -> str:
         return json.dumps(
-            {"findings": [asdict(f) for f in self.findings], "errors": self.errors}, sort_keys=True
+            {"findings": [f.to_dict() for f in self.findings], "errors": self.errors}, sort_keys=True
         )
 
     @classmethod
     def loads(cls, text: str) -> FileResult:
         data = json.loads(text)
-        findings = [
-            Finding(
-                tool=f["tool"],
-                rule_id=f["rule_id"],
-                path=f["path"],
-                line=f["line"],
-                end_line=f["end_line"],
-                message=f["message"],
-                severity=Severity(f["severity"]),
-                confidence=Severity(f["confidence"]),
-                fields=dict(f["fields"]),
-            )
-            for f in data["findings"]
-        ]
-        return cls(findings, list(data["errors"]))
+        return cls([Finding.from_dict(f) for f in data["findings"]], list(data["errors"]))
 
 
 class ResultCache:

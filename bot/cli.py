@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import shutil
 import sys
@@ -13,7 +14,7 @@ from bot.config import REPO_CONFIG_PATHS, ConfigError, Settings, load_settings, 
 from bot.gitlocal import GitError, change_from_git, read_file_at, repo_config_at
 from bot.model import Change, FilterMode, Review, Severity
 from bot.pipeline import Engine
-from bot.report import FORMATS
+from bot.report import FORMATS, fixed_files
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -36,10 +37,25 @@ def _parser() -> argparse.ArgumentParser:
         "--fail-level", choices=[s.value for s in Severity], help="exit 1 on a finding this severe"
     )
     check.add_argument("--demo", action="store_true", help="review a demo change in a throw-away repository")
+    check.add_argument(
+        "--daemon",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="--daemon: start the local daemon (warm analyzers) if none runs, and use it; "
+        "--no-daemon: never use one (default: use one if it runs)",
+    )
+    check.add_argument(
+        "--staged", action="store_true", help="review what is staged against HEAD (the pre-commit hook)"
+    )
+    check.add_argument("--fix", action="store_true", help="apply the offered fixes to the working tree")
     serve = sub.add_parser("serve", help="run the bot (webhooks, Gerrit stream, queue, workers)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--config", type=Path, help="server configuration file (YAML)")
+    daemon = sub.add_parser("daemon", help="the local daemon that keeps check's analyzers warm")
+    daemon.add_argument("action", choices=["run", "status", "stop"])
+    daemon.add_argument("--idle", type=float, default=1800, help="run: stop after this many idle seconds")
+    daemon.add_argument("--config", type=Path, help="run: configuration file (YAML) for the engine")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -70,7 +86,7 @@ def _base_config_text(repo: Path, change: Change) -> tuple[str | None, str, list
     return text, source, notes
 
 
-async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Review, int]:
+async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Review, int, Change | None]:
     repo = args.repo
     demo_root = None
     if args.demo:
@@ -78,7 +94,7 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Revie
 
         repo = demo_root = make_demo_repo()
     try:
-        change = change_from_git(repo, args.base, args.head)
+        change = change_from_git(repo, args.base, args.head, staged=args.staged)
         errors: list[str] = []
         if args.config is not None:  # the developer's own choice wins
             text, source = _explicit_config_text(args.config)
@@ -95,17 +111,72 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Revie
             config = settings.review
         if not config.enabled:
             summary = f"Patchwarden is switched off here: {source} sets enabled: false; nothing was reviewed."
-            return Review(summary, [], [], []), EXIT_OK
+            return Review(summary, [], [], []), EXIT_OK, None
         if args.filter_mode:
             config = config.model_copy(update={"filter_mode": FilterMode(args.filter_mode)})
-        review = await Engine.from_settings(settings.engine).review(change, config, errors)
+        engine = await check_engine(args, settings)
+        try:
+            review = await engine.review(change, config, errors)
+        finally:
+            await engine.close()
     finally:
         if demo_root is not None:
             shutil.rmtree(demo_root, ignore_errors=True)
     fail = args.fail_level or (config.fail_level.value if config.fail_level else None)
     worst = review.worst_severity()
     code = EXIT_FINDINGS if fail and worst and worst.rank >= Severity(fail).rank else EXIT_OK
-    return review, code
+    return review, code, change
+
+
+def apply_fixes(repo: Path, review: Review, change: Change) -> None:
+    """``--fix``: write the offered fixes into the working tree, file by file, only where the
+    working tree still holds exactly the reviewed content (nothing of the developer's is lost)."""
+    for path, (old, new) in fixed_files(review, change).items():
+        target = repo / path
+        try:
+            current = target.read_bytes()
+        except OSError as exc:
+            print(f"patchwarden: {path}: not fixed: {exc.strerror}", file=sys.stderr)
+            continue
+        if current != old.encode("utf-8"):
+            print(
+                f"patchwarden: {path}: not fixed: the working tree differs from the reviewed content",
+                file=sys.stderr,
+            )
+            continue
+        target.write_bytes(new.encode("utf-8"))
+        count = sum(1 for c in review.all_comments if c.fix and c.path == path)
+        print(f"patchwarden: {path}: fixed (offered fixes: {count})", file=sys.stderr)
+
+
+async def check_engine(args: argparse.Namespace, settings: Settings) -> Engine:
+    """Cold analyzers, or the local daemon's warm ones (bot.server.daemon) where one answers."""
+    if args.daemon is False:
+        return Engine.from_settings(settings.engine)
+    from bot.server.daemon_client import DaemonClient, engine_for_check
+
+    client = DaemonClient()
+    if args.daemon and not await client.start(idle_seconds=1800):
+        print("patchwarden: note: the daemon did not start; reviewing without it", file=sys.stderr)
+    return engine_for_check(settings.engine, client)
+
+
+async def _daemon_command(args: argparse.Namespace) -> int:
+    from bot.server.daemon_client import DaemonClient, DaemonUnavailable
+
+    client = DaemonClient()
+    if args.action == "status":
+        try:
+            answer = await client.call("GET", "/status", timeout=2)
+        except DaemonUnavailable as exc:
+            print(f"patchwarden daemon: not running ({exc})")
+            return EXIT_FINDINGS
+        print(f"patchwarden daemon: pid {answer['pid']}, {answer['requests']} requests, socket {client.path}")
+        return EXIT_OK
+    if args.action == "stop":
+        with contextlib.suppress(DaemonUnavailable):
+            await client.call("POST", "/stop", timeout=5)
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,12 +187,22 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        settings = load_settings(getattr(args, "config", None) if args.command == "serve" else None)
+        settings = load_settings(
+            getattr(args, "config", None) if args.command in ("serve", "daemon") else None
+        )
+        if args.command == "daemon":
+            if args.action == "run":
+                from bot.server.daemon import run_daemon
+
+                return run_daemon(settings.engine, args.idle)
+            return asyncio.run(_daemon_command(args))
         if args.command == "check":
-            review, code = asyncio.run(run_check(args, settings))
-            sys.stdout.write(FORMATS[args.format](review))
+            review, code, change = asyncio.run(run_check(args, settings))
+            if args.fix and change is not None and not args.demo:
+                apply_fixes(args.repo, review, change)
+            sys.stdout.write(FORMATS[args.format](review, change or Change([])))
             if not sys.stdout.isatty() or args.format != "text":
-                sys.stdout.write("\n" if args.format != "text" else "")
+                sys.stdout.write("\n" if args.format not in ("text", "diff") else "")
             return code
         from bot.server.app import serve
 

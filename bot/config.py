@@ -126,7 +126,16 @@ class EngineSettings(_Strict):
     max_file_bytes: int = Field(
         10_000_000, gt=0, description="larger changed files are listed as not reviewed"
     )
+    focus_min_bytes: int = Field(
+        64_000,
+        ge=0,
+        description="Semgrep and Bandit read Python files this large only around the changed lines (0: never)",
+    )
     semgrep_experimental: bool = True
+    semgrep_warm: bool = Field(
+        True,
+        description="the service keeps one `semgrep lsp` running between reviews (the CLI decides what it cannot)",
+    )
     semgrep_jobs: int | None = Field(None, ge=1)  # default: cores - 1 beside Python analyzers
     rules_dir: Path | None = None  # default: the bundled rules
 

@@ -125,6 +125,12 @@ ANALYZER_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
     registry=REGISTRY,
 )
+SEMGREP_FILES = Counter(
+    "patchwarden_semgrep_files",
+    "Files Semgrep scanned, by who answered: the warm server, or the CLI (cold, or what the server declined)",
+    ["path"],
+    registry=REGISTRY,
+)
 PIPELINE_SECONDS = Histogram(
     "patchwarden_pipeline_seconds",
     "One review in the engine (workspace, analyzers, filter, render)",

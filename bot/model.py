@@ -8,7 +8,7 @@ GitHub, Gerrit or a local git range, and publish a ``Review`` their own way.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 class FileStatus(enum.StrEnum):
@@ -107,6 +107,21 @@ class Change:
         return next((f for f in self.files if f.path == path), None)
 
 
+@dataclass(frozen=True)
+class Fix:
+    """A mechanical fix as an edit of the head content: lines ``start_line``..``end_line``
+    (1-based, inclusive) are replaced by ``replacement`` (whole lines, each ending in a newline
+    except, possibly, the file's last). ``original`` is what those lines held when the tool saw
+    them: a fix is offered or applied only where they still hold exactly that. Built and checked
+    by :mod:`bot.fixes`."""
+
+    description: str
+    start_line: int
+    end_line: int
+    replacement: str
+    original: str
+
+
 @dataclass
 class Finding:
     """One analyzer result, normalised. Lines are 1-based and inclusive on the head side."""
@@ -121,10 +136,30 @@ class Finding:
     confidence: Severity = Severity.MEDIUM
     # Details the message catalog may quote: ``call``, ``name``, ``arg``, ...
     fields: dict[str, str] = field(default_factory=dict)
+    fix: Fix | None = None  # the tool's own safe fix, if any (offered only after bot.fixes checks it)
 
     @property
     def lines(self) -> range:
         return range(self.line, max(self.line, self.end_line) + 1)
+
+    def to_dict(self) -> dict:
+        """Plain JSON types (the result cache and the local daemon carry findings so)."""
+        return {**asdict(self), "severity": self.severity.value, "confidence": self.confidence.value}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Finding:
+        return cls(
+            tool=data["tool"],
+            rule_id=data["rule_id"],
+            path=data["path"],
+            line=data["line"],
+            end_line=data["end_line"],
+            message=data["message"],
+            severity=Severity(data["severity"]),
+            confidence=Severity(data["confidence"]),
+            fields=dict(data["fields"]),
+            fix=Fix(**data["fix"]) if data.get("fix") else None,
+        )
 
 
 @dataclass
@@ -140,6 +175,9 @@ class Comment:
     body: str
     fingerprint: str
     also_reported_by: list[str] = field(default_factory=list)
+    # A checked fix (bot.fixes.offer): only changed lines, the result parses; it covers the
+    # comment's lines too, so a platform can post it as a suggestion on the comment's range.
+    fix: Fix | None = None
 
     @property
     def path(self) -> str:

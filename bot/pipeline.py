@@ -7,8 +7,11 @@ parser (bot.diff, done by the adapter) -> analyzers (concurrently, on a private 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
+import warnings
 from pathlib import Path
 
 from bot import metrics
@@ -19,12 +22,15 @@ from bot.analyzers import (
     BanditAnalyzer,
     RuffAnalyzer,
     SemgrepAnalyzer,
+    traits_of,
 )
 from bot.analyzers.masking import removed_masking
+from bot.analyzers.semgrep_lsp import SemgrepServer
 from bot.cache import ResultCache, run_with_cache
 from bot.config import EngineSettings, RepoConfig
 from bot.filter import select
-from bot.model import Change, FileStatus, Finding, Review, over_limit
+from bot.focus import focus
+from bot.model import Change, ChangedFile, FileStatus, FilterMode, Finding, Review, over_limit
 from bot.render import Catalog, apply_catalog_severity, build_comments, default_catalog, make_review
 from bot.resources import data_path
 from bot.suppress import is_suppressed
@@ -50,10 +56,15 @@ class Engine:
 
     @classmethod
     def from_settings(
-        cls, settings: EngineSettings | None = None, cache: ResultCache | str | Path | None = None
+        cls,
+        settings: EngineSettings | None = None,
+        cache: ResultCache | str | Path | None = None,
+        warm: bool = False,
     ) -> Engine:
         """``cache``: a ResultCache, or the path of its SQLite file (the service's
-        ``server.data_dir / "cache.sqlite3"``); None runs every analyzer on every file."""
+        ``server.data_dir / "cache.sqlite3"``); None runs every analyzer on every file.
+        ``warm``: a long-running process's engine, which keeps a Semgrep server between reviews
+        (``engine.semgrep_warm``); a one-off review is faster with the CLI."""
         settings = settings or EngineSettings()
         if cache is not None and not isinstance(cache, ResultCache):
             cache = ResultCache(cache)
@@ -65,10 +76,18 @@ class Engine:
                 experimental=settings.semgrep_experimental,
                 jobs=settings.semgrep_jobs,
                 max_target_bytes=settings.max_file_bytes,  # one size limit for every analyzer
+                server=SemgrepServer() if warm and settings.semgrep_warm else None,
             ),
             RuffAnalyzer(),
         ]
         return cls(analyzers, default_catalog(), settings, cache)
+
+    async def close(self) -> None:
+        """Stop the warm analyzers' processes (they also stop when this process exits)."""
+        for analyzer in self.analyzers:
+            close = getattr(analyzer, "close", None)  # optional in the Analyzer protocol
+            if close is not None:
+                await close()
 
     def wants(self, path: str) -> bool:
         """Whether any analyzer would look at ``path`` (adapters skip fetching the others)."""
@@ -94,14 +113,21 @@ class Engine:
             files.append(f)
         findings: list[Finding] = []
         timings: dict[str, float] = {}
-        with Workspace(files) as ws:
+        focused = await asyncio.to_thread(self.focused_copies, files, config.filter_mode)
+        with contextlib.ExitStack() as stack:
+            ws = stack.enter_context(Workspace(files))
             errors += ws.errors
+            # The same paths again, large files focused on the changed lines (bot.focus).
+            fws = stack.enter_context(Workspace(focused)) if focused is not files else ws
             enabled = [a for a in self.analyzers if getattr(config.analyzers, a.name, True)]
-            jobs = [(a, [p for p in ws.written if a.wants(p)]) for a in enabled]
-            contents = {f.path: f.content or b"" for f in files}
-            results = await asyncio.gather(
-                *(self._run_cached(a, ws.root, paths, contents) for a, paths in jobs if paths)
-            )
+            runs = []
+            for a in enabled:
+                paths = [p for p in ws.written if a.wants(p)]
+                space, seen = (ws, files) if traits_of(a.name).whole_module else (fws, focused)
+                if paths:
+                    contents = {f.path: f.content or b"" for f in seen}
+                    runs.append(self._run_cached(a, space.root, paths, contents))
+            results = await asyncio.gather(*runs)
         for result in results:
             findings += result.findings
             errors += result.errors
@@ -121,6 +147,24 @@ class Engine:
         review.timings = timings
         metrics.PIPELINE_SECONDS.observe(time.monotonic() - started)
         return review
+
+    def focused_copies(self, files: list[ChangedFile], mode: FilterMode) -> list[ChangedFile]:
+        """``files`` with each large Python file focused on its hunks (``files`` itself when
+        none is). Only where the filter keeps nothing but findings in or on the hunks."""
+        limit = self.settings.focus_min_bytes
+        if not limit or mode not in (FilterMode.ADDED, FilterMode.DIFF_CONTEXT):
+            return files
+        out, changed = [], False
+        for f in files:
+            content = f.content or b""
+            copy = None
+            if len(content) >= limit and f.path.endswith((".py", ".pyi")) and f.hunks:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # invalid escape sequences and the like
+                    copy = focus(content, [range(h.start, h.end + 1) for h in f.hunks])
+            out.append(f if copy is None else dataclasses.replace(f, content=copy))
+            changed = changed or copy is not None
+        return out if changed else files
 
     async def _run_cached(
         self, analyzer: Analyzer, root: Path, paths: list[str], contents: dict[str, bytes]

@@ -48,6 +48,10 @@ class BanditAnalyzer:
     def wants(self, path: str) -> bool:
         return path.endswith(".py")
 
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
     def cache_key(self) -> str:
         return f"{_identity()} {OPTIONS}"
 

@@ -171,14 +171,6 @@ class WorkerUnavailable(Exception):
     """No worker can run here at all (Bandit not importable by this Python): use the CLI."""
 
 
-def _rss_bytes(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 class _Worker:
     def __init__(self, memory_limit: int, address_space: int, deadline: float) -> None:
         env = {**os.environ, "PATCHWARDEN_BANDIT_ADDRESS_SPACE": str(address_space)}
@@ -214,7 +206,9 @@ class _Worker:
         return self.proc.poll() is None
 
     def rss(self) -> int:
-        return _rss_bytes(self.proc.pid)
+        from bot.analyzers.base import rss_bytes  # parent side only: the worker imports no bot code
+
+        return rss_bytes(self.proc.pid)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -38,6 +38,30 @@ class AnalyzerResult:
         self.errors.append(line)
         (self.file_errors if cacheable else self.transient_errors).setdefault(path, []).append(line)
 
+    def to_dict(self) -> dict:
+        """Plain JSON types, for the local daemon (bot.server.daemon)."""
+        return {
+            "tool": self.tool,
+            "findings": [f.to_dict() for f in self.findings],
+            "errors": self.errors,
+            "seconds": self.seconds,
+            "file_errors": self.file_errors,
+            "transient_errors": self.transient_errors,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AnalyzerResult:
+        return cls(
+            tool=str(data["tool"]),
+            findings=[Finding.from_dict(f) for f in data["findings"]],
+            errors=[str(e) for e in data["errors"]],
+            seconds=float(data["seconds"]),
+            file_errors={str(p): [str(e) for e in lines] for p, lines in data["file_errors"].items()},
+            transient_errors={
+                str(p): [str(e) for e in lines] for p, lines in data["transient_errors"].items()
+            },
+        )
+
     def run_errors(self) -> list[str]:
         """The error lines not tied to one file."""
         attributed = [
@@ -66,6 +90,9 @@ class Traits:
     unused_name_rules: frozenset[str] = frozenset()
     #: How code refers to such a name, to find a removed use.
     name_reference: Callable[[str], re.Pattern[str]] | None = None
+    #: Whether its checks need the whole module (names defined in one function and used in
+    #: another): such a tool never gets a focused copy of a large file (bot.focus).
+    whole_module: bool = False
 
 
 class Analyzer(Protocol):
@@ -78,6 +105,7 @@ class Analyzer(Protocol):
     async def run(self, root: Path, paths: list[str], timeout: float) -> AnalyzerResult:
         """Analyze ``paths`` (relative to ``root``); raise AnalyzerError on a whole-run failure."""
 
+    # Optional: ``async close()``, stopping processes kept between reviews.
     # Optional: ``cache_key() -> str``, what besides a file's bytes and path decides the result
     # (tool version, options, rules, this code). Analyzers without it are never cached.
 
@@ -172,6 +200,15 @@ async def run_json_tool(
 def _kill_group(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident set of process ``pid`` (0 when it is gone), for the warm workers' ceilings."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def tool_path(name: str) -> str:

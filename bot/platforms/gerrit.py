@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ from aiohttp import web
 from bot import metrics
 from bot.config import REPO_CONFIG_PATHS, CommandSettings, ConfigError, GerritSettings, RepoConfig, Settings
 from bot.diff import diff_contents
-from bot.model import Change, ChangedFile, Comment, FileStatus, Review
+from bot.fixes import region_end
+from bot.model import Change, ChangedFile, Comment, FileStatus, Fix, Review
 from bot.platforms.base import (
     DUPLICATE_DELIVERY,
     EventSink,
@@ -60,6 +62,7 @@ from bot.platforms.gerrit_events import (
 from bot.platforms.intake import not_ready, read_body, rejected
 from bot.platforms.publishing import Thread, plan, post_in_batches, summary_message
 from bot.platforms.retrying import Retryable, policy, retry_after
+from bot.render import suggestion_text
 from bot.triage import IGNORE_WHERE, CommandError, Ignore, IgnoreCommand, confirmation, parse_ignore
 from bot.triage import apply as apply_triage
 from bot.triage_store import TriageStore, open_store
@@ -75,6 +78,7 @@ _STATUS = {"A": FileStatus.ADDED, "D": FileStatus.DELETED, "R": FileStatus.RENAM
 LAST_EVENT_KEY = "gerrit:last_event_time"
 #: Without gerrit.triage_group, /ignore needs the right to vote this on the change.
 TRIAGE_LABEL, TRIAGE_VOTE = "Code-Review", 2
+FIX_SUGGESTIONS_SINCE = (3, 10)  # fix_suggestions on a human comment's CommentInput
 
 
 def gerrit_enabled(settings: Settings) -> bool:
@@ -305,6 +309,7 @@ class GerritPlatform:
         self._account_id: int | None = None
         self._groups: dict[str, tuple[float, set[str] | None]] = {}
         self.stream: EventStream | None = None
+        self._fix_suggestions: bool | None = None
 
     async def close(self) -> None:
         await self.rest.close()
@@ -326,6 +331,19 @@ class GerritPlatform:
             me = await self.rest.get_json("/accounts/self")
             self._account_id = int(me["_account_id"])
         return self._account_id
+
+    async def takes_fix_suggestions(self) -> bool:
+        """Whether the server is 3.10 or newer, whose CommentInput takes ``fix_suggestions``
+        (rest-api-config.txt "Get Version"). An older one ignores the field, as Gson does any
+        unknown field, so a fix sent there would silently vanish: it gets the fix as text."""
+        if self._fix_suggestions is None:
+            try:
+                version = str(await self.rest.get_json("/config/server/version"))
+                self._fix_suggestions = server_version(version) >= FIX_SUGGESTIONS_SINCE
+            except (PermanentError, ValueError) as exc:
+                log.warning("Gerrit version unknown (%s): fixes go as comment text", exc)
+                self._fix_suggestions = False
+        return self._fix_suggestions
 
     # -- Platform ------------------------------------------------------------------------
     async def prepare(self, job: Job) -> GerritTarget:
@@ -675,8 +693,13 @@ class GerritPlatform:
             replyable_paths=lines_of,  # a reply needs its file in this patchset
             ignored=triaged.fingerprints,
         )
+        structured = any(c.fix for c in decided.new) and await self.takes_fix_suggestions()
+
+        def comment_input(c: Comment, structured: bool) -> dict[str, Any]:
+            return _comment_input(c, lines_of.get(c.path, []), structured)
+
         items: list[tuple[str, dict[str, Any], Comment | None]] = [
-            (c.path, _comment_input(c, lines_of.get(c.path, [])), c) for c in decided.new
+            (c.path, comment_input(c, structured), c) for c in decided.new
         ]
         for thread in decided.fixed:
             line = min(thread.line, max(1, len(lines_of[thread.path])))
@@ -723,7 +746,17 @@ class GerritPlatform:
             await self.rest.post_json(url, body)
 
         try:
-            await post(items, with_message=True)
+            try:
+                await post(items, with_message=True)
+            except Rejected as exc:
+                if not any("fix_suggestions" in c for _, c, _ in items):
+                    raise
+                # A server that refuses fix suggestions still gets each fix, as text.
+                log.warning(
+                    "Gerrit refused the review of %s with fix suggestions: %s; fixes as text", target.key, exc
+                )
+                items = [(p, comment_input(c, False) if c else data, c) for p, data, c in items]
+                await post(items, with_message=True)
         except Rejected as exc:
             log.warning("Gerrit refused the review of %s: %s; posting comment by comment", target.key, exc)
             refused = await post_in_batches(items, post)
@@ -825,21 +858,57 @@ class GerritPlatform:
         return web.json_response({"status": outcome}, status=status)
 
 
-def _comment_input(c: Comment, lines: list[str]) -> dict[str, Any]:
+def server_version(version: str) -> tuple[int, int]:
+    """(major, minor) of a Gerrit version string such as ``3.10.1`` or ``3.9.5-12-gabc``."""
+    match = re.match(r"\s*(\d+)\.(\d+)", version)
+    if match is None:
+        raise ValueError(f"not a Gerrit version: {version!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _comment_input(c: Comment, lines: list[str], structured: bool = True) -> dict[str, Any]:
+    """CommentInput (rest-api-changes.txt): the finding on its lines; its fix, if any, as
+    ``fix_suggestions`` (``structured``) or as a suggestion in the text, the comment then covering
+    the fix's lines (as Gerrit applies a suggestion in a comment to the commented lines)."""
+    fix_text = f"\n\n{suggestion_text(c.fix)}" if c.fix and not structured else ""
     data: dict[str, Any] = {
         "line": c.line,
-        "message": f"{c.body}\n\n{footer_token(c.fingerprint)}",
+        "message": f"{c.body}{fix_text}\n\n{footer_token(c.fingerprint)}",
         "unresolved": True,
     }
-    end = min(max(c.finding.end_line, c.line), len(lines)) if lines else c.line
-    if end > c.line:
+    start, end = c.line, min(max(c.finding.end_line, c.line), len(lines)) if lines else c.line
+    if c.fix and not structured:
+        start, end = c.fix.start_line, c.fix.end_line
+        data["line"] = end  # Gerrit's line of a ranged comment is its range's end line
+    if end > start or (c.fix and not structured):
         data["range"] = {
-            "start_line": c.line,
+            "start_line": start,
             "start_character": 0,
             "end_line": end,
-            "end_character": len(lines[end - 1]),
+            "end_character": len(lines[end - 1]) if 0 < end <= len(lines) else 0,
         }
+    if c.fix and structured:
+        data["fix_suggestions"] = [fix_suggestion(c.path, c.fix)]
     return data
+
+
+def fix_suggestion(path: str, fix: Fix) -> dict[str, Any]:
+    """FixSuggestionInfo with one FixReplacementInfo (rest-api-changes.txt): the fix's whole lines.
+    Lines are separated by ``\\n`` there, so a range ending at character 0 of the next line takes
+    the last line's newline with it, and an empty replacement deletes the lines; characters are
+    Java's (UTF-16 code units)."""
+    end_line, end_character = region_end(fix)
+    end = {"end_line": end_line, "end_character": end_character}
+    return {
+        "description": fix.description,
+        "replacements": [
+            {
+                "path": path,
+                "range": {"start_line": fix.start_line, "start_character": 0, **end},
+                "replacement": fix.replacement,
+            }
+        ],
+    }
 
 
 class EventStream:

@@ -61,6 +61,7 @@ from bot.platforms.github_events import (
 from bot.platforms.intake import not_ready, read_body, rejected
 from bot.platforms.publishing import Plan, Thread, plan, post_in_batches, summary_message
 from bot.platforms.retrying import header, policy, retry_after
+from bot.render import suggestion_block
 from bot.triage import Ignore, IgnoreCommand, Triaged, confirmation
 from bot.triage import apply as apply_triage
 from bot.triage_store import TriageStore, open_store
@@ -932,10 +933,14 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _inline(c: Comment) -> dict[str, Any]:
-    body = f"{c.body}\n\n{MARKER.format(c.fingerprint)}"
-    data: dict[str, Any] = {"path": c.path, "line": c.end_line, "side": "RIGHT", "body": body}
-    if c.end_line > c.line:  # a multi-line finding: GitHub wants the range as start_line..line
-        data.update(start_line=c.line, start_side="RIGHT")
+    # A fix goes as a suggested change, which replaces the lines the comment covers: the fix's
+    # lines (they include the comment's own, see bot.fixes.offer).
+    first, last = (c.fix.start_line, c.fix.end_line) if c.fix else (c.line, c.end_line)
+    suggestion = f"\n\n{suggestion_block(c.fix)}" if c.fix else ""
+    body = f"{c.body}{suggestion}\n\n{MARKER.format(c.fingerprint)}"
+    data: dict[str, Any] = {"path": c.path, "line": last, "side": "RIGHT", "body": body}
+    if last > first:  # a multi-line comment: GitHub wants the range as start_line..line
+        data.update(start_line=first, start_side="RIGHT")
     return data
 
 

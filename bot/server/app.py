@@ -96,7 +96,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
             log.info("re-queued %d job(s) interrupted by a restart", recovered)
         # Findings per file by content: a rescan or an unchanged file costs no analyzer run.
         eng = engine or Engine.from_settings(
-            settings.engine, cache=settings.server.data_dir / "cache.sqlite3"
+            settings.engine, cache=settings.server.data_dir / "cache.sqlite3", warm=True
         )
         workers = Workers(
             queue,
@@ -124,6 +124,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
         await workers.stop()
         for platform in platforms.values():
             await platform.close()
+        if engine is None:
+            await eng.close()
         queue.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -617,6 +617,17 @@ def _git_diff_text(diffs: Iterable[FileDiff]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+class SuggestionRefused(Exception):
+    """What the pull request page says when a suggestion cannot be applied."""
+
+
+#: A suggested change in a comment body: a fence of three or more backticks with the info string
+#: ``suggestion``, closed by the same fence; its text replaces the commented lines.
+SUGGESTION_BLOCK = re.compile(
+    r"^(?P<fence>`{3,})suggestion[ \t]*\n(?P<text>.*?)^(?P=fence)[ \t]*$", re.M | re.S
+)
+
+
 @dataclass
 class FakePull:
     """A pull request known to the fake. Tests may mutate :attr:`data` (e.g. ``data["draft"]``).
@@ -1047,6 +1058,59 @@ class FakeGitHub:
         if self._same_repo_head(pull):
             repository.branches.setdefault(str(pull.data["head"]["ref"]), _Branch(new_sha)).sha = new_sha
         return pull
+
+    def commit_suggestions(self, *comment_ids: int) -> dict[str, bytes]:
+        """ "Commit suggestion" / "Commit suggestions" (a batch) on review comments of one pull
+        request, as its page does it (DOCS ``incorporating-feedback-in-your-pull-request.md``,
+        "Applying suggested changes": one commit for one suggestion or a batch; "Commenting on a
+        pull request": a suggestion edits the line or lines the comment covers): each comment's
+        `` ```suggestion `` block replaces lines ``start_line``..``line`` of its file at the head,
+        all in one new head commit. Returns the new content of each file changed.
+
+        Refused (:class:`SuggestionRefused`, in the page's own words) as GitHub refuses: no
+        suggestion block; a comment on deleted lines (``LEFT``); an outdated comment (stricter than
+        GitHub: made on any other head); a closed pull request; a suggestion equal to the lines it
+        replaces; two suggestions on one line in a batch. Nothing is committed when one is refused.
+        """
+        edits: dict[str, list[tuple[int, int, str]]] = {}
+        pull: FakePull | None = None
+        for comment_id in comment_ids:
+            comment = next((c for c in self.review_comments if c["id"] == comment_id), None)
+            if comment is None or comment.get("in_reply_to_id"):
+                raise SuggestionRefused("no review comment to apply")
+            match = SUGGESTION_BLOCK.search(str(comment["body"]))
+            if match is None:
+                raise SuggestionRefused("the comment has no suggestion")
+            owner, repo = str(comment["repository"]).split("/", 1)
+            pull = self.pull(owner, repo, int(comment["pull_number"]))
+            if comment["side"] != "RIGHT" or (comment.get("start_side") or "RIGHT") != "RIGHT":
+                raise SuggestionRefused("Applying suggestions on deleted lines is not supported.")
+            if comment["commit_id"] != pull.head_sha:
+                raise SuggestionRefused("Outdated suggestions cannot be applied.")
+            if pull.data.get("state") != "open":
+                raise SuggestionRefused("Suggestions cannot be applied while the pull request is closed.")
+            first = comment.get("start_line") or comment["line"]
+            edits.setdefault(comment["path"], []).append((first, comment["line"], match.group("text")))
+        assert pull is not None, "no comment given"
+        changed: dict[str, bytes] = {}
+        for path, found in edits.items():
+            lines = bytes(pull.head_files[path]).decode().splitlines(keepends=True)
+            previous = 0
+            for first, last, text in sorted(found, reverse=True):
+                if previous and last >= previous:
+                    raise SuggestionRefused("Only one suggestion per line can be applied in a batch.")
+                if "".join(lines[first - 1 : last]) == text:
+                    raise SuggestionRefused(
+                        "This suggestion is invalid because no changes were made to the code."
+                    )
+                lines[first - 1 : last] = [text]
+                previous = first
+            changed[path] = "".join(lines).encode()
+        sha = hashlib.sha1(
+            repr(sorted(changed.items())).encode() + pull.head_sha.encode(), usedforsecurity=False
+        )
+        self.push(pull.owner, pull.repo, pull.number, {**pull.head_files, **changed}, sha.hexdigest())
+        return changed
 
     def set_branch_file(self, owner: str, repo: str, ref: str, path: str, content: TreeValue) -> None:
         """Put ``content`` at ``path`` on branch ``ref`` (created, with a made-up sha, if unknown).
