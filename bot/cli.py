@@ -14,7 +14,7 @@ from bot.config import REPO_CONFIG_PATHS, ConfigError, Settings, load_settings, 
 from bot.gitlocal import GitError, change_from_git, read_file_at, repo_config_at
 from bot.model import Change, FilterMode, Review, Severity
 from bot.pipeline import Engine
-from bot.report import FORMATS
+from bot.report import FORMATS, fixed_files
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
         help="--daemon: start the local daemon (warm analyzers) if none runs, and use it; "
         "--no-daemon: never use one (default: use one if it runs)",
     )
+    check.add_argument(
+        "--staged", action="store_true", help="review what is staged against HEAD (the pre-commit hook)"
+    )
+    check.add_argument("--fix", action="store_true", help="apply the offered fixes to the working tree")
     serve = sub.add_parser("serve", help="run the bot (webhooks, Gerrit stream, queue, workers)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -89,7 +93,7 @@ def _base_config_text(repo: Path, change: Change) -> tuple[str | None, str, list
     return text, source, notes
 
 
-async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Review, int]:
+async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Review, int, Change | None]:
     repo = args.repo
     demo_root = None
     if args.demo:
@@ -97,7 +101,7 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Revie
 
         repo = demo_root = make_demo_repo()
     try:
-        change = change_from_git(repo, args.base, args.head)
+        change = change_from_git(repo, args.base, args.head, staged=args.staged)
         errors: list[str] = []
         if args.config is not None:  # the developer's own choice wins
             text, source = _explicit_config_text(args.config)
@@ -114,7 +118,7 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Revie
             config = settings.review
         if not config.enabled:
             summary = f"Patchwarden is switched off here: {source} sets enabled: false; nothing was reviewed."
-            return Review(summary, [], [], []), EXIT_OK
+            return Review(summary, [], [], []), EXIT_OK, None
         if args.filter_mode:
             config = config.model_copy(update={"filter_mode": FilterMode(args.filter_mode)})
         engine = await check_engine(args, settings)
@@ -128,7 +132,28 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> tuple[Revie
     fail = args.fail_level or (config.fail_level.value if config.fail_level else None)
     worst = review.worst_severity()
     code = EXIT_FINDINGS if fail and worst and worst.rank >= Severity(fail).rank else EXIT_OK
-    return review, code
+    return review, code, change
+
+
+def apply_fixes(repo: Path, review: Review, change: Change) -> None:
+    """``--fix``: write the offered fixes into the working tree, file by file, only where the
+    working tree still holds exactly the reviewed content (nothing of the developer's is lost)."""
+    for path, (old, new) in fixed_files(review, change).items():
+        target = repo / path
+        try:
+            current = target.read_bytes()
+        except OSError as exc:
+            print(f"patchwarden: {path}: not fixed: {exc.strerror}", file=sys.stderr)
+            continue
+        if current != old.encode("utf-8"):
+            print(
+                f"patchwarden: {path}: not fixed: the working tree differs from the reviewed content",
+                file=sys.stderr,
+            )
+            continue
+        target.write_bytes(new.encode("utf-8"))
+        count = sum(1 for c in review.all_comments if c.fix and c.path == path)
+        print(f"patchwarden: {path}: fixed (offered fixes: {count})", file=sys.stderr)
 
 
 async def check_engine(args: argparse.Namespace, settings: Settings) -> Engine:
@@ -179,10 +204,12 @@ def main(argv: list[str] | None = None) -> int:
                 return run_daemon(settings.engine, args.idle)
             return asyncio.run(_daemon_command(args))
         if args.command == "check":
-            review, code = asyncio.run(run_check(args, settings))
-            sys.stdout.write(FORMATS[args.format](review))
+            review, code, change = asyncio.run(run_check(args, settings))
+            if args.fix and change is not None and not args.demo:
+                apply_fixes(args.repo, review, change)
+            sys.stdout.write(FORMATS[args.format](review, change or Change([])))
             if not sys.stdout.isatty() or args.format != "text":
-                sys.stdout.write("\n" if args.format != "text" else "")
+                sys.stdout.write("\n" if args.format not in ("text", "diff") else "")
             return code
         from bot.server.app import serve
 

@@ -176,6 +176,7 @@ class GerritSettings(_Strict):
     review_wip: bool = False
     review_private: bool = False
     rescan_group: str | None = None
+    triage_group: str | None = None  # may /ignore (--everywhere too); else Code-Review+2 rights on the change
     notify: Literal["NONE", "OWNER", "OWNER_REVIEWERS", "ALL"] = "OWNER"
     vote_label: str | None = None  # e.g. "Code-Review" or "Verified"; off when unset
     vote_value: int = -1
@@ -220,6 +221,10 @@ class CommandSettings(_Strict):
     rescan_per_change: int = Field(3, ge=1, description="rescans of one change per window")
     rescan_change_window: float = Field(600.0, gt=0, description="seconds")
     rescan_per_user_per_hour: int = Field(20, ge=1)
+    ignore_per_change: int = Field(
+        20, ge=1, description="/ignore replies on one change per rescan_change_window"
+    )
+    ignore_per_user_per_hour: int = Field(60, ge=1)
 
 
 class Settings(_Strict):

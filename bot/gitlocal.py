@@ -70,13 +70,28 @@ def resolve_commit(repo: Path, rev: str) -> str:
         raise GitError(f"{rev!r} is not a commit in {repo}") from None
 
 
-def change_from_git(repo: Path, base: str | None = None, head: str | None = None) -> Change:
+def change_from_git(
+    repo: Path, base: str | None = None, head: str | None = None, staged: bool = False
+) -> Change:
+    """The change ``base..head``; with ``staged``, what is staged in the index against ``base``
+    (default HEAD; the empty tree before the first commit), as a pre-commit hook sees it. The
+    head of a staged change is ``""``: ``":path"`` names the file in the index for git."""
     repo = Path(repo)
     git(repo, "rev-parse", "--git-dir")
-    head = head or "HEAD"
-    head_sha = resolve_commit(repo, head)
-    base = base or default_base(repo, head_sha)
+    if staged:
+        if head:
+            raise GitError("--staged reviews the index: it takes no --head")
+        head_sha, head_rev = "", ""
+        if base is None:
+            try:
+                base = resolve_commit(repo, "HEAD")
+            except GitError:
+                base = EMPTY_TREE
+    else:
+        head_sha = head_rev = resolve_commit(repo, head or "HEAD")
+        base = base or default_base(repo, head_sha)
     base_sha = base if base == EMPTY_TREE else resolve_commit(repo, base)
+    range_args = ["--cached", base_sha] if staged else [base_sha, head_sha]
     text = git(
         repo,
         "diff",
@@ -85,15 +100,14 @@ def change_from_git(repo: Path, base: str | None = None, head: str | None = None
         "--find-renames",
         "--find-copies",
         "--unified=3",
-        base_sha,
-        head_sha,
+        *range_args,
     )
     try:
         diffs = parse_unified_diff(text.decode("utf-8", errors="surrogateescape"))
     except DiffError as exc:
         raise GitError(str(exc)) from exc
     wanted = [d.path for d in diffs if d.status not in (FileStatus.DELETED, FileStatus.BINARY)]
-    blobs = read_blobs(repo, head_sha, wanted)
+    blobs = read_blobs(repo, head_rev, wanted)
     files = [
         d.changed_file(blobs.get(d.path) if d.status not in (FileStatus.DELETED, FileStatus.BINARY) else None)
         for d in diffs

@@ -145,6 +145,19 @@ PIPELINE_SECONDS = Histogram(
 COMMENTS = Counter(
     "patchwarden_comments_posted_total", "Inline comments posted", ["platform"], registry=REGISTRY
 )
+#: action: resolve | unresolve | read (the threads' ids) | reopen (Gerrit); outcome: done | failed.
+THREAD_UPDATES = Counter(
+    "patchwarden_thread_updates_total",
+    "Review threads resolved or reopened by the bot, and the failures to",
+    ["platform", "action", "outcome"],
+    registry=REGISTRY,
+)
+TRIAGE = Counter(
+    "patchwarden_triage_commands_total",
+    "/ignore commands by outcome (ignored, refused, failed)",
+    ["platform", "outcome"],
+    registry=REGISTRY,
+)
 STREAM_CONNECTED = Gauge(
     "patchwarden_gerrit_stream_connected", "1 while the SSH event stream is up", registry=REGISTRY
 )

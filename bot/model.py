@@ -107,6 +107,21 @@ class Change:
         return next((f for f in self.files if f.path == path), None)
 
 
+@dataclass(frozen=True)
+class Fix:
+    """A mechanical fix as an edit of the head content: lines ``start_line``..``end_line``
+    (1-based, inclusive) are replaced by ``replacement`` (whole lines, each ending in a newline
+    except, possibly, the file's last). ``original`` is what those lines held when the tool saw
+    them: a fix is offered or applied only where they still hold exactly that. Built and checked
+    by :mod:`bot.fixes`."""
+
+    description: str
+    start_line: int
+    end_line: int
+    replacement: str
+    original: str
+
+
 @dataclass
 class Finding:
     """One analyzer result, normalised. Lines are 1-based and inclusive on the head side."""
@@ -121,6 +136,7 @@ class Finding:
     confidence: Severity = Severity.MEDIUM
     # Details the message catalog may quote: ``call``, ``name``, ``arg``, ...
     fields: dict[str, str] = field(default_factory=dict)
+    fix: Fix | None = None  # the tool's own safe fix, if any (offered only after bot.fixes checks it)
 
     @property
     def lines(self) -> range:
@@ -142,6 +158,7 @@ class Finding:
             severity=Severity(data["severity"]),
             confidence=Severity(data["confidence"]),
             fields=dict(data["fields"]),
+            fix=Fix(**data["fix"]) if data.get("fix") else None,
         )
 
 
@@ -158,6 +175,9 @@ class Comment:
     body: str
     fingerprint: str
     also_reported_by: list[str] = field(default_factory=list)
+    # A checked fix (bot.fixes.offer): only changed lines, the result parses; it covers the
+    # comment's lines too, so a platform can post it as a suggestion on the comment's range.
+    fix: Fix | None = None
 
     @property
     def path(self) -> str:
@@ -177,6 +197,7 @@ class Review:
     overflow: list[Comment]  # kept findings beyond the inline cap, listed in the summary only
     errors: list[str]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per analyzer, this review only
+    reviewed_files: int = 0  # files analyzed (the clean verdict names how many)
 
     @property
     def all_comments(self) -> list[Comment]:

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import yaml
 
+from bot import fixes
 from bot.analyzers import traits_of
 from bot.filter import Anchored
-from bot.model import Category, Change, Comment, Finding, Review, Severity
+from bot.model import Category, Change, ChangedFile, Comment, Finding, Fix, Review, Severity
 from bot.resources import data_path
 
 VERDICT_CLEAN = "No security defects are detected in the code."
@@ -177,6 +178,7 @@ def build_comments(anchored: list[Anchored], change: Change, catalog: Catalog) -
                     enclosing_scope(lines, finding.line))  # fmt: skip
         occurrence = occurrences.get(code_key, 0)
         occurrences[code_key] = occurrence + 1
+        file = change.file(path)
         comments.append(
             Comment(
                 finding=finding,
@@ -188,6 +190,7 @@ def build_comments(anchored: list[Anchored], change: Change, catalog: Catalog) -
                 body=comment_body(entry, finding, lines, also),
                 fingerprint=fingerprint(finding, lines, occurrence),
                 also_reported_by=also,
+                fix=offered_fix(items, file, lead.line, lead.end_line),
             )
         )
     return comments
@@ -244,4 +247,40 @@ def make_review(comments: list[Comment], errors: list[str], cap: int, reviewed_f
     ranked = sorted(comments, key=priority)
     inline = sorted(ranked[:cap], key=lambda c: (c.path, c.line))
     overflow = sorted(ranked[cap:], key=lambda c: (c.path, c.line))
-    return Review(render_summary(inline, overflow, errors, reviewed_files), inline, overflow, errors)
+    summary = render_summary(inline, overflow, errors, reviewed_files)
+    return Review(summary, inline, overflow, errors, reviewed_files=reviewed_files)
+
+
+def offered_fix(items: list[Anchored], file: ChangedFile | None, line: int, end_line: int) -> Fix | None:
+    """The one fix the reports collapsed into a comment agree on, if it passes ``fixes.offer``;
+    reports with different fixes get none (applying one would not settle the others)."""
+    candidates = {i.finding.fix for i in items if i.finding.fix is not None}
+    if file is None or len(candidates) != 1:
+        return None
+    return fixes.offer(candidates.pop(), file, line, end_line)
+
+
+def fenced(text: str, info: str = "") -> str:
+    """``text`` in a Markdown code fence longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    body = text if not text or text.endswith("\n") else text + "\n"
+    return f"{fence}{info}\n{body}{fence}"
+
+
+def suggestion_block(fix: Fix) -> str:
+    """GitHub's suggested change: the block replaces the lines its comment covers
+    (``start_line``..``line``), which ``fixes.offer`` made the fix's own lines; empty deletes them."""
+    return fenced(fix.replacement, "suggestion")
+
+
+def suggestion_text(fix: Fix) -> str:
+    """The fix as comment text, where a platform takes no structured fix (Gerrit before 3.10, or
+    one that refuses ``fix_suggestions``): a suggestion block for the fix's lines, which the
+    comment then covers (an empty block deletes them)."""
+    lines = (
+        f"line {fix.start_line}"
+        if fix.start_line == fix.end_line
+        else f"lines {fix.start_line}-{fix.end_line}"
+    )
+    return f"**Suggested fix** ({fix.description}; replaces {lines}):\n\n{suggestion_block(fix)}"

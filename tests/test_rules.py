@@ -32,6 +32,13 @@ def test_rule_tests_pass():
     for rule, check in checks.items():
         expected = [line for m in check["matches"].values() for line in m["expected_lines"]]
         assert check["passed"] and expected, f"{rule}: {check}"
+    # The rules' fix-regex, as Semgrep applies it, gives the `X.fixed.py` expectations.
+    assert report["config_missing_fixtests"] == []
+    assert set(report["fixtest_results"]) >= {
+        str(RULES / "python-unsafe-apis.py"),
+        str(RULES / "transport.py"),
+    }
+    assert all(r["passed"] for r in report["fixtest_results"].values()), report["fixtest_results"]
 
 
 def test_every_rule_has_a_test_file():

@@ -15,7 +15,8 @@ from functools import cache
 from pathlib import Path
 
 from bot.analyzers.base import AnalyzerResult, Traits, code_digest, run_json_tool, tool_identity, tool_path
-from bot.model import Category, Finding, Severity
+from bot.fixes import from_edits, offset_at, offsets_of_rows
+from bot.model import Category, Finding, Fix, Severity
 
 SELECT = ("F401", "F811", "F821", "F823", "F841", "F632")
 SYNTAX_ERROR = "syntax-error"
@@ -59,6 +60,7 @@ class RuffAnalyzer:
         result = AnalyzerResult(self.name)
         broken: dict[str, Finding] = {}
         findings: list[Finding] = []
+        texts: dict[str, str | None] = {}
         for item in items:
             path = str(Path(item["filename"]).resolve().relative_to(root.resolve()))
             code = item.get("code") or SYNTAX_ERROR
@@ -82,6 +84,7 @@ class RuffAnalyzer:
                     severity=Severity.MEDIUM,  # the catalog's severity for the code replaces this
                     confidence=Severity.HIGH,
                     fields={"name": name.group(1)} if name else {},
+                    fix=_safe_fix(item, texts, root, path),
                 )
             )
         findings = [f for f in findings if f.path not in broken and not _used_in_type_comment(f, root)]
@@ -99,7 +102,32 @@ class RuffAnalyzer:
 
 @cache
 def _identity() -> str:
-    return f"{tool_identity('ruff', 'ruff')} {code_digest('bot.analyzers.ruff')}"
+    return f"{tool_identity('ruff', 'ruff')} {code_digest('bot.analyzers.ruff', 'bot.fixes')}"
+
+
+def _safe_fix(item: dict, texts: dict[str, str | None], root: Path, path: str) -> Fix | None:
+    """ruff's own fix of ``item`` where ruff calls it safe (``fix.applicability``), as a Fix of
+    the file's text; ruff's rows and columns are 1-based and count characters."""
+    fix = item.get("fix") or {}
+    if fix.get("applicability") != "safe" or not fix.get("edits"):
+        return None
+    if path not in texts:
+        try:
+            texts[path] = (root / path).read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            texts[path] = None
+    text = texts[path]
+    if text is None:
+        return None
+    starts = offsets_of_rows(text)
+    edits = []
+    for edit in fix["edits"]:
+        start = offset_at(starts, edit["location"]["row"], edit["location"]["column"])
+        end = offset_at(starts, edit["end_location"]["row"], edit["end_location"]["column"])
+        if start is None or end is None:
+            return None
+        edits.append((start, end, edit.get("content") or ""))
+    return from_edits(text, edits, fix.get("message") or item.get("message", ""))
 
 
 def _used_in_type_comment(finding: Finding, root: Path) -> bool:

@@ -43,7 +43,8 @@ from bot.analyzers.base import (
     tool_path,
 )
 from bot.analyzers.semgrep_lsp import SemgrepServer
-from bot.model import Finding, Severity
+from bot.fixes import from_edits
+from bot.model import Finding, Fix, Severity
 
 # Semgrep language -> file name endings it is given (only languages a bundled rule uses count).
 LANGUAGE_SUFFIXES: dict[str, tuple[str, ...]] = {
@@ -90,11 +91,15 @@ class SemgrepAnalyzer:
         max_target_bytes: int = 5_000_000,
         jobs: int | None = None,
         server: SemgrepServer | None = None,
+        warm_max_files: int = 16,
     ) -> None:
         self.rules_dir = rules_dir
         self.experimental = experimental
         self.max_target_bytes = max_target_bytes
         self.server = server  # the warm path (bot.analyzers.semgrep_lsp); None: the CLI only
+        # The server scans one file at a time; past this many files the CLI's start-up is paid
+        # back and its parallel jobs win (bench/warm.py: warm ahead at 10 files, behind at 30).
+        self.warm_max_files = warm_max_files
         self.jobs = jobs
 
     async def close(self) -> None:
@@ -175,11 +180,18 @@ class SemgrepAnalyzer:
             raise AnalyzerError(f"no rules in {self.rules_dir}")
         result = AnalyzerResult(self.name)
         cold, budget = paths, timeout
-        if self.server is not None:
+        if self.server is not None and len(paths) <= self.warm_max_files:
             started = time.monotonic()
             answered = await self.server.scan(
                 self.rule_files, self.cache_key(), self.max_target_bytes, root, paths, timeout
             )
+            # A fix is computed from the match's byte offsets, which only the CLI reports: a file
+            # with a finding of a rule that has a fix goes to the CLI too (rare: two rules).
+            answered = {
+                path: diagnostics
+                for path, diagnostics in answered.items()
+                if not any(self._rule_of(d) in self.fix_regexes for d in diagnostics)
+            }
             for path, diagnostics in answered.items():
                 result.findings += [self._from_diagnostic(path, d) for d in diagnostics]
             cold = [p for p in paths if p not in answered]
@@ -226,18 +238,24 @@ class SemgrepAnalyzer:
                         f"semgrep did not scan {path} (skipped); its rules did not run on it",
                         cacheable=False,
                     )
+        contents: dict[str, bytes | None] = {}
         for r in report.get("results", []):
             extra = r.get("extra", {})
             result.findings.append(
                 self._finding(
                     r["check_id"], r["path"], r["start"]["line"], r["end"]["line"],
                     extra.get("message", ""), extra.get("severity", "WARNING"), extra.get("metadata") or {},
+                    fix=self.fix_of(r, r["check_id"].rsplit(".", 1)[-1], root, contents),
                 )
             )  # fmt: skip
 
+    @staticmethod
+    def _rule_of(diagnostic: dict) -> str:
+        return str(diagnostic.get("code", "")).rsplit(".", 1)[-1]
+
     def _from_diagnostic(self, path: str, d: dict) -> Finding:
         """A finding from the warm server's diagnostic (0-based lines; the rule gives the rest)."""
-        rule_id = str(d.get("code", "")).rsplit(".", 1)[-1]
+        rule_id = self._rule_of(d)
         rule = self.rules_by_id.get(rule_id, {})
         where = d["range"]
         return self._finding(
@@ -246,7 +264,15 @@ class SemgrepAnalyzer:
         )  # fmt: skip
 
     def _finding(
-        self, check_id: str, path: str, line: int, end_line: int, message: str, severity: str, meta: dict
+        self,
+        check_id: str,
+        path: str,
+        line: int,
+        end_line: int,
+        message: str,
+        severity: str,
+        meta: dict,
+        fix: Fix | None = None,
     ) -> Finding:
         rule_id = check_id.rsplit(".", 1)[-1]
         return Finding(
@@ -259,7 +285,63 @@ class SemgrepAnalyzer:
             severity=_SEVERITY.get(str(severity).upper(), Severity.MEDIUM),
             confidence=Severity(str(meta.get("confidence", "medium")).lower()),
             fields={"message": message, **self.bound_values(rule_id, message)},
+            fix=fix,
         )
+
+    @cached_property
+    def fix_regexes(self) -> dict[str, dict]:
+        """The ``fix-regex`` of each bundled rule that has one (the only fixes the rules carry),
+        with the rule's ``metadata.fix-description``."""
+        return {
+            rule["id"]: {
+                **rule["fix-regex"],
+                "description": (rule.get("metadata") or {}).get("fix-description"),
+            }
+            for rule in self.rules
+            if "id" in rule and isinstance(rule.get("fix-regex"), dict)
+        }
+
+    def fix_of(self, result: dict, rule_id: str, root: Path, contents: dict[str, bytes | None]) -> Fix | None:
+        """The rule's fix of one result: Semgrep's ``extra.fix`` (the matched text, fixed) when it
+        is there, else the rule's ``fix-regex`` applied to the matched text here, so a way of running
+        Semgrep that leaves ``extra.fix`` out loses no fix. ``offset`` counts bytes of the file."""
+        rule_fix = self.fix_regexes.get(rule_id)
+        if rule_fix is None:
+            return None  # a ``fix:`` template needs the bindings to recompute: the rules use fix-regex only
+        path = result["path"]
+        if path not in contents:
+            try:
+                contents[path] = (root / path).read_bytes()
+            except OSError:
+                contents[path] = None
+        content = contents[path]
+        try:
+            start, end = int(result["start"]["offset"]), int(result["end"]["offset"])
+            if content is None or not 0 <= start <= end <= len(content):
+                return None
+            text, matched = content.decode("utf-8"), content[start:end].decode("utf-8")
+            begin = len(content[:start].decode("utf-8"))
+        except (KeyError, TypeError, ValueError):  # UnicodeDecodeError included
+            return None
+        fixed = result.get("extra", {}).get("fix")
+        if not isinstance(fixed, str):
+            fixed = apply_fix_regex(rule_fix, matched)
+        if fixed is None or fixed == matched:
+            return None
+        description = rule_fix.get("description") or f"the fix of {rule_id}"
+        return from_edits(text, [(begin, begin + len(matched), fixed)], description)
+
+
+def apply_fix_regex(fix_regex: dict, matched: str) -> str | None:
+    """Semgrep's ``fix-regex`` (``regex``, ``replacement``, optional ``count``) on the matched
+    text, as Semgrep applies it (Python ``re`` syntax and ``\\1`` groups); None if unusable."""
+    try:
+        pattern = re.compile(str(fix_regex["regex"]))
+        return pattern.sub(
+            str(fix_regex.get("replacement", "")), matched, count=int(fix_regex.get("count", 0))
+        )
+    except (KeyError, TypeError, ValueError, re.error):
+        return None
 
 
 _PARSE_ERROR_TYPES = ("syntax", "parsing", "lexical", "parse")
@@ -274,7 +356,7 @@ def _about_the_bytes(err: dict) -> bool:
 
 @functools.cache
 def _identity() -> str:
-    return f"{tool_identity('semgrep', 'semgrep')} {code_digest('bot.analyzers.semgrep')}"
+    return f"{tool_identity('semgrep', 'semgrep')} {code_digest('bot.analyzers.semgrep', 'bot.fixes')}"
 
 
 def not_python3_errors(root: Path, paths: list[str]) -> list[str]:

@@ -76,7 +76,7 @@ class JobRequest:
     payload (``GitHubJob`` / ``GerritJob``) as a JSON-ready dict; only the platform reads it,
     except ``payload["revision"]`` (the queue's ``once_per_revision``)."""
 
-    kind: str  # review | rescan
+    kind: str  # review | rescan | ignore (bot.platforms.commands.COMMANDS)
     key: str  # jobs with the same key supersede each other (e.g. "github:o/r#12")
     payload: dict[str, Any]
     once_per_revision: bool = False  # automatic events: skip a revision already reviewed
@@ -220,6 +220,10 @@ class Platform(Protocol):
 
     async def answer_refusal(self, request: JobRequest, reason: str) -> None:
         """Tell the requester (once in a while: ``CommandLimits.should_answer``)."""
+
+    async def run_command(self, request: JobRequest) -> str:
+        """Carry out an admitted command that is not queued (``/ignore``: record the decision,
+        answer on the thread); returns what was done, for the logs. Never raises."""
 
     async def close(self) -> None: ...
 

@@ -1,4 +1,8 @@
-"""Admission of commands (``/rescan``) before they reach the queue.
+"""Admission of commands (``/rescan``, ``/ignore``) before they reach the queue.
+
+The commands are registered here, in :data:`COMMANDS`: each says whether an admitted request
+is queued (``/rescan``: a review job) or carried out at once by the platform
+(``/ignore``: ``Platform.run_command``, a triage decision and its answer).
 
 Who may trigger what is decided while the event is handled, never in the worker: a command that
 is refused must not touch the queue, so it cannot supersede, cancel or delay a real review.
@@ -52,8 +56,22 @@ class SlidingWindow:
         return max(0.0, events[0] + self.window - self.clock()) if events else 0.0
 
 
+@dataclass(frozen=True)
+class Command:
+    name: str  # the job kind and the word after the slash
+    queued: bool  # admitted requests go to the queue (else Platform.run_command carries them out)
+    done: str  # past participle for the rate-limit answer ("this change was rescanned 3 times")
+    noun: str  # plural for the per-user answer ("asked for 20 rescans")
+
+
+COMMANDS = {
+    "rescan": Command("rescan", queued=True, done="rescanned", noun="rescans"),
+    "ignore": Command("ignore", queued=False, done="triaged with /ignore", noun="ignores"),
+}
+
+
 class CommandLimits:
-    """Rate limits for ``/rescan``: per change (``per_change`` in ``change_window`` seconds) and
+    """Rate limits for one command: per change (``per_change`` in ``change_window`` seconds) and
     per requester (``per_user`` an hour), plus one refusal answer per requester and change."""
 
     def __init__(
@@ -62,14 +80,23 @@ class CommandLimits:
         change_window: float = 600.0,
         per_user: int = 20,
         clock: Callable[[], float] = time.monotonic,
+        command: Command = COMMANDS["rescan"],
     ) -> None:
+        self.command = command
         self.changes = SlidingWindow(per_change, change_window, clock)
         self.users = SlidingWindow(per_user, 3600.0, clock)
         self.answers = SlidingWindow(1, max(change_window, 3600.0), clock)
         self.shared: SharedStore | None = None  # a fleet counts together (Platform.share)
 
     @classmethod
-    def from_settings(cls, settings: CommandSettings) -> CommandLimits:
+    def from_settings(cls, settings: CommandSettings, command: str = "rescan") -> CommandLimits:
+        if command == "ignore":
+            return cls(
+                settings.ignore_per_change,
+                settings.rescan_change_window,
+                settings.ignore_per_user_per_hour,
+                command=COMMANDS["ignore"],
+            )
         return cls(
             settings.rescan_per_change, settings.rescan_change_window, settings.rescan_per_user_per_hour
         )
@@ -79,11 +106,11 @@ class CommandLimits:
         if not self.changes.allows(change_key):
             wait = self.changes.retry_in(change_key)
             return (
-                f"this change was rescanned {self.changes.limit} times in the last "
+                f"this change was {self.command.done} {self.changes.limit} times in the last "
                 f"{self.changes.window / 60:.0f} minutes; try again in {wait / 60:.0f} minute(s)"
             )
         if not self.users.allows(user):
-            return f"{user} asked for {self.users.limit} rescans in the last hour"
+            return f"{user} asked for {self.users.limit} {self.command.noun} in the last hour"
         self.changes.record(change_key)
         self.users.record(user)
         return None
@@ -93,16 +120,17 @@ class CommandLimits:
         web processes do not each allow the limit; this process alone if the store is down."""
         if self.shared is None:
             return self.refusal(change_key, user)
+        name = self.command.name
         try:
             if await self.shared.reserve(
-                f"rescan:change:{change_key}", [(self.changes.limit, self.changes.window)]
+                f"{name}:change:{change_key}", [(self.changes.limit, self.changes.window)]
             ):
                 return (
-                    f"this change was rescanned {self.changes.limit} times in the last "
+                    f"this change was {self.command.done} {self.changes.limit} times in the last "
                     f"{self.changes.window / 60:.0f} minutes; try again later"
                 )
-            if await self.shared.reserve(f"rescan:user:{user}", [(self.users.limit, self.users.window)]):
-                return f"{user} asked for {self.users.limit} rescans in the last hour"
+            if await self.shared.reserve(f"{name}:user:{user}", [(self.users.limit, self.users.window)]):
+                return f"{user} asked for {self.users.limit} {self.command.noun} in the last hour"
         except Exception as exc:
             log.warning("shared command limits unavailable (%r): counting in this process", exc)
             return self.refusal(change_key, user)
@@ -113,7 +141,7 @@ class CommandLimits:
         if self.shared is None:
             return self.should_answer(change_key, user)
         try:
-            key = f"rescan:answer:{change_key}\0{user}"
+            key = f"{self.command.name}:answer:{change_key}\0{user}"
             return not await self.shared.reserve(key, [(self.answers.limit, self.answers.window)])
         except Exception as exc:
             log.warning("shared command limits unavailable (%r): counting in this process", exc)
@@ -157,14 +185,20 @@ async def admit_and_queue(
     platform: Platform, sink: EventSink, jobs: list[JobRequest], delivery: Callable[[int], str | None]
 ) -> list[Outcome]:
     """Every job of one event: commands through :func:`admit` first, then into the queue with
-    ``delivery(index)`` as its delivery id. A redelivered event stops at its first job (the rest
-    were queued with it the first time)."""
-    from bot.platforms.base import DUPLICATE_DELIVERY
+    ``delivery(index)`` as its delivery id, or (a command that is not queued) carried out by the
+    platform at once. A redelivered event stops at its first job (the rest were queued with it
+    the first time)."""
+    from bot.platforms.base import DUPLICATE_DELIVERY, Enqueued
 
     outcomes: list[Outcome] = []
     for index, job in enumerate(jobs):
-        if job.kind == "rescan" and (refused := await admit(platform, job)):
+        command = COMMANDS.get(job.kind)
+        if command is not None and (refused := await admit(platform, job)):
             outcomes.append(Outcome(job, refused=refused))
+            continue
+        if command is not None and not command.queued:
+            done = await platform.run_command(job)
+            outcomes.append(Outcome(job, enqueued=Enqueued(None, [], done)))
             continue
         result = await sink.enqueue(platform.name, job, delivery(index))
         outcomes.append(Outcome(job, enqueued=result))

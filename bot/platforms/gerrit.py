@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,9 +28,10 @@ import asyncssh
 from aiohttp import web
 
 from bot import metrics
-from bot.config import REPO_CONFIG_PATHS, ConfigError, GerritSettings, RepoConfig, Settings
+from bot.config import REPO_CONFIG_PATHS, CommandSettings, ConfigError, GerritSettings, RepoConfig, Settings
 from bot.diff import diff_contents
-from bot.model import Change, ChangedFile, Comment, FileStatus, Review
+from bot.fixes import region_end
+from bot.model import Change, ChangedFile, Comment, FileStatus, Fix, Review
 from bot.platforms.base import (
     DUPLICATE_DELIVERY,
     EventSink,
@@ -50,10 +52,21 @@ from bot.platforms.base import (
 )
 from bot.platforms.changes import FileEntry, load_files
 from bot.platforms.commands import CommandLimits, admit_and_queue
-from bot.platforms.gerrit_events import SUBSCRIBED, GerritJob, decide, delivery_id, parse_event
+from bot.platforms.gerrit_events import (
+    IGNORE_IN_MESSAGE,
+    SUBSCRIBED,
+    GerritJob,
+    decide,
+    delivery_id,
+    parse_event,
+)
 from bot.platforms.intake import not_ready, read_body, rejected
 from bot.platforms.publishing import Thread, plan, post_in_batches, summary_message
 from bot.platforms.retrying import Retryable, policy, retry_after
+from bot.render import suggestion_text
+from bot.triage import IGNORE_WHERE, CommandError, Ignore, IgnoreCommand, confirmation, parse_ignore
+from bot.triage import apply as apply_triage
+from bot.triage_store import TriageStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +78,9 @@ _STATUS = {"A": FileStatus.ADDED, "D": FileStatus.DELETED, "R": FileStatus.RENAM
            "W": FileStatus.MODIFIED, "M": FileStatus.MODIFIED}  # fmt: skip
 LAST_EVENT_KEY = "gerrit:last_event_time"
 STREAM_LEASE = "gerrit:stream-events"  # one reader of the stream in a fleet (Platform.share)
+#: Without gerrit.triage_group, /ignore needs the right to vote this on the change.
+TRIAGE_LABEL, TRIAGE_VOTE = "Code-Review", 2
+FIX_SUGGESTIONS_SINCE = (3, 10)  # fix_suggestions on a human comment's CommentInput
 
 
 def gerrit_enabled(settings: Settings) -> bool:
@@ -246,6 +262,18 @@ def _fingerprint_of(message: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class IgnoreRequest:
+    """An ``/ignore`` reply read from the change's comments, not yet answered."""
+
+    comment: dict[str, Any]  # the reply (CommentInfo)
+    path: str
+    fingerprint: str | None  # of the bot's finding at the root of its thread
+    title: str
+    command: IgnoreCommand | None
+    error: str | None  # why it cannot be carried out as written
+
+
 @dataclass(kw_only=True)
 class GerritTarget(Target):
     """A change's current patchset, resolved for one job."""
@@ -269,8 +297,12 @@ class GerritPlatform:
         limits: CommandLimits | None = None,
         max_file_bytes: int = 10_000_000,
         max_body_bytes: int = 25 * 1024 * 1024,
+        triage: TriageStore | None = None,
+        ignore_limits: CommandLimits | None = None,
     ) -> None:
         self.settings = settings
+        self.triage = triage or open_store(None)
+        self.ignore_limits = ignore_limits or CommandLimits.from_settings(CommandSettings(), "ignore")
         self.max_file_bytes = max_file_bytes  # engine.max_file_bytes: larger files are not fetched
         self.max_body_bytes = max_body_bytes  # server.max_body_bytes: larger webhooks get 413
         self.sink: EventSink | None = None  # set by start()
@@ -279,13 +311,15 @@ class GerritPlatform:
         self._account_id: int | None = None
         self._groups: dict[str, tuple[float, set[str] | None]] = {}
         self.stream: EventStream | None = None
+        self._fix_suggestions: bool | None = None
         self.shared: SharedStore | None = None  # set by share()
 
     def share(self, store: SharedStore | None) -> None:
-        self.shared = self.limits.shared = store
+        self.shared = self.limits.shared = self.ignore_limits.shared = store
 
     async def close(self) -> None:
         await self.rest.close()
+        self.triage.close()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GerritPlatform:
@@ -294,6 +328,8 @@ class GerritPlatform:
             CommandLimits.from_settings(settings.commands),
             settings.engine.max_file_bytes,
             settings.server.max_body_bytes,
+            open_store(settings.server.data_dir),
+            CommandLimits.from_settings(settings.commands, "ignore"),
         )
 
     async def account_id(self) -> int:
@@ -301,6 +337,19 @@ class GerritPlatform:
             me = await self.rest.get_json("/accounts/self")
             self._account_id = int(me["_account_id"])
         return self._account_id
+
+    async def takes_fix_suggestions(self) -> bool:
+        """Whether the server is 3.10 or newer, whose CommentInput takes ``fix_suggestions``
+        (rest-api-config.txt "Get Version"). An older one ignores the field, as Gson does any
+        unknown field, so a fix sent there would silently vanish: it gets the fix as text."""
+        if self._fix_suggestions is None:
+            try:
+                version = str(await self.rest.get_json("/config/server/version"))
+                self._fix_suggestions = server_version(version) >= FIX_SUGGESTIONS_SINCE
+            except (PermanentError, ValueError) as exc:
+                log.warning("Gerrit version unknown (%s): fixes go as comment text", exc)
+                self._fix_suggestions = False
+        return self._fix_suggestions
 
     # -- Platform ------------------------------------------------------------------------
     async def prepare(self, job: Job) -> GerritTarget:
@@ -353,6 +402,8 @@ class GerritPlatform:
 
     async def refusal(self, request: JobRequest) -> str | None:
         """Why a ``/rescan`` may not run, decided before anything is queued; None to admit it."""
+        if request.kind == "ignore":
+            return await self._ignore_refusal(request)
         user = GerritJob.of(request.payload).requested_by or ""
         group = self.settings.rescan_group
         if group:
@@ -368,14 +419,162 @@ class GerritPlatform:
         return await self.limits.admit(request.key, user)
 
     async def answer_refusal(self, request: JobRequest, reason: str) -> None:
-        """A short, unnotified message on the change, once per requester and change in a while."""
+        """A short, unnotified message on the change, once per requester and change in a while;
+        a refused ``/ignore`` is answered on its thread, once per reply."""
         payload = GerritJob.of(request.payload)
         user = payload.requested_by or ""
-        if not await self.limits.answer_now(request.key, user):
+        ignore = request.kind == "ignore"
+        if ignore:
+            metrics.TRIAGE.labels("gerrit", "refused").inc()
+        if ignore and payload.trigger != IGNORE_IN_MESSAGE:
+            for pending in await self._ignore_requests(payload):
+                if await self.triage.claim_command(f"gerrit:{pending.comment['id']}"):
+                    text = f"/ignore by {user} was not carried out: {reason}. The finding stays open."
+                    await self._reply(payload, pending, text, unresolved=True)
             return
+        if not await (self.ignore_limits if ignore else self.limits).answer_now(request.key, user):
+            return
+        said = f"/ignore by {user} was not carried out" if ignore else f"/rescan by {user} was not run"
         cid = _cid(payload.project, int(payload.number))
-        body = {"message": f"/rescan by {user} was not run: {reason}.", "tag": TAG, "notify": "NONE"}
+        body = {"message": f"{said}: {reason}.", "tag": TAG, "notify": "NONE"}
         await self.rest.post_json(f"/changes/{cid}/revisions/current/review", body)
+
+    # -- triage (/ignore) ---------------------------------------------------------------
+    async def _ignore_requests(self, payload: GerritJob) -> list[IgnoreRequest]:
+        """The requester's unanswered ``/ignore`` replies on the change (rest-api-changes.txt "List
+        Change Comments": ``in_reply_to`` links a reply to its thread), each with the bot's
+        finding at the root of its thread."""
+        me = await self.account_id()
+        user = payload.requested_by or ""
+        published = (
+            await self.rest.get_json(f"/changes/{_cid(payload.project, int(payload.number))}/comments") or {}
+        )
+        by_id = {c["id"]: (path, c) for path, items in published.items() for c in items if "id" in c}
+        found: list[IgnoreRequest] = []
+        for path, c in by_id.values():
+            author = c.get("author") or {}
+            if not c.get("in_reply_to") or user not in (author.get("username"), author.get("email")):
+                continue
+            try:
+                command, error = parse_ignore(c.get("message") or ""), None
+            except CommandError as exc:
+                command, error = None, str(exc)
+            if (command is None and error is None) or await self.triage.handled(f"gerrit:{c['id']}"):
+                continue
+            root = c
+            for _ in range(len(by_id)):  # up the thread to its first comment
+                parent = by_id.get(root.get("in_reply_to") or "")
+                if parent is None:
+                    break
+                root = parent[1]
+            ours = (root.get("author") or {}).get("_account_id") == me
+            fingerprint = _fingerprint_of(root.get("message") or "") if ours else None
+            if fingerprint is None and error is None:
+                error = "/ignore works on Patchwarden's own findings only: reply on one of its comments"
+            title = next(
+                (line.strip("* ") for line in (root.get("message") or "").splitlines() if line.strip()), ""
+            )
+            found.append(IgnoreRequest(c, path, fingerprint, title, command, error))
+        return found
+
+    async def _triage_rights(self, payload: GerritJob) -> tuple[str | None, str]:
+        """What the requester may ignore: ``repository`` (members of ``gerrit.triage_group``),
+        ``change`` (a reviewer whose permitted range on Code-Review reaches +2: rest-api-changes.txt
+        "DETAILED_LABELS", ``permitted_voting_range`` of ``labels.*.all``) or None; and why not more."""
+        user = payload.requested_by or ""
+        group = self.settings.triage_group
+        if group:
+            members = await self._group_members(group)
+            if members is None:
+                log.error(
+                    "gerrit.triage_group %r does not exist or is not visible to %s", group, self.settings.user
+                )
+                return None, f"the group {group!r} that may triage findings is not visible to the bot"
+            if user in members:
+                return "repository", ""
+        info = await self.rest.get_json(
+            f"/changes/{_cid(payload.project, int(payload.number))}",
+            params=[("o", "DETAILED_LABELS"), ("o", "DETAILED_ACCOUNTS")],
+        )
+        approvals = ((info.get("labels") or {}).get(TRIAGE_LABEL) or {}).get("all") or []
+        may_approve = any(
+            user in (a.get("username"), a.get("email"))
+            and int((a.get("permitted_voting_range") or {}).get("max") or 0) >= TRIAGE_VOTE
+            for a in approvals
+        )
+        if may_approve:
+            if group:
+                return "change", f"only members of {group!r} may ignore a finding everywhere"
+            return (
+                "change",
+                "ignoring a finding everywhere needs gerrit.triage_group, which is not configured",
+            )
+        who = f"members of {group!r} and " if group else ""
+        return (
+            None,
+            f"only {who}reviewers who may vote {TRIAGE_LABEL}+{TRIAGE_VOTE} on this change may ignore a finding",
+        )
+
+    async def _ignore_refusal(self, request: JobRequest) -> str | None:
+        """Refused when the requester may ignore nothing (each reply that asks for more than the
+        requester may is answered by ``run_command``), or past the rate limits."""
+        payload = GerritJob.of(request.payload)
+        if payload.trigger == IGNORE_IN_MESSAGE:
+            return IGNORE_WHERE
+        if not await self._ignore_requests(payload):
+            return None  # inline comments, no /ignore among them: nothing to admit or refuse
+        rights, why_not = await self._triage_rights(payload)
+        if rights is None:
+            return why_not
+        return await self.ignore_limits.admit(request.key, payload.requested_by or "")
+
+    async def _reply(self, payload: GerritJob, pending: IgnoreRequest, text: str, unresolved: bool) -> None:
+        """A reply on the thread of ``pending``, on the patchset it was written on, unnotified."""
+        c = pending.comment
+        reply: dict[str, Any] = {"in_reply_to": c["id"], "message": text, "unresolved": unresolved}
+        if c.get("line"):
+            reply["line"] = c["line"]
+        body = {"comments": {pending.path: [reply]}, "tag": TAG, "notify": "NONE"}
+        cid = _cid(payload.project, int(payload.number))
+        await self.rest.post_json(f"/changes/{cid}/revisions/{c.get('patch_set') or 'current'}/review", body)
+
+    async def run_command(self, request: JobRequest) -> str:
+        """Admitted ``/ignore`` replies: each is stored (with its audit record) and confirmed on its
+        thread, which the confirmation resolves; one written so that it cannot be carried out is
+        answered with why. Each reply is answered once (its id is claimed first)."""
+        payload = GerritJob.of(request.payload)
+        user = payload.requested_by or ""
+        done: list[str] = []
+        try:
+            rights, why_not = await self._triage_rights(payload)
+            for pending in await self._ignore_requests(payload):
+                if not await self.triage.claim_command(f"gerrit:{pending.comment['id']}"):
+                    continue
+                error = pending.error
+                if error is None and pending.command is not None and pending.command.everywhere:
+                    error = why_not if rights != "repository" else None
+                if error is not None or pending.command is None or pending.fingerprint is None:
+                    text = f"/ignore by {user} was not carried out: {error}. The finding stays open."
+                    await self._reply(payload, pending, text, unresolved=True)
+                    metrics.TRIAGE.labels("gerrit", "refused").inc()
+                    done.append("refused")
+                    continue
+                command = pending.command
+                key = f"gerrit:{payload.project}" if command.everywhere else request.key
+                await self.triage.add(
+                    Ignore("gerrit", command.scope, key, pending.fingerprint, user, command.reason,
+                           title=pending.title, comment_id=str(pending.comment["id"]))
+                )  # fmt: skip
+                await self._reply(
+                    payload, pending, confirmation(command, user, pending.title, "this change"), False
+                )
+                metrics.TRIAGE.labels("gerrit", "ignored").inc()
+                done.append(f"ignored ({command.scope})")
+        except Exception as exc:  # logged and counted; what was stored stays stored
+            log.warning("/ignore by %s on %s failed: %r", user, request.key, exc)
+            metrics.TRIAGE.labels("gerrit", "failed").inc()
+            return f"/ignore failed: {exc}"
+        return "/ignore: " + (", ".join(done) or "no command")
 
     async def begin(self, target: Target) -> str | None:
         """Gerrit has no in-progress state to show."""
@@ -435,7 +634,7 @@ class GerritPlatform:
                 if await self._published(target, marker):
                     log.info("%s: the review of job %s is already on the change", target.key, target.job_id)
                     return
-                await self._publish_once(target, change, review, marker)
+                await self._publish_once(target, change, review, marker, config)
 
     async def _published(self, target: GerritTarget, marker: str) -> bool:
         """Whether a message by the bot on this patchset carries ``marker``
@@ -473,24 +672,40 @@ class GerritPlatform:
             if (c.get("author") or {}).get("_account_id") == me
             and (fp := _fingerprint_of(c.get("message", ""))) is not None
         ]
-        replied = {fp for fp, _, c in ours if c.get("in_reply_to")}
+        replies = [(fp, c) for fp, _, c in ours if c.get("in_reply_to")]
+        replies.sort(key=lambda reply: reply[1].get("updated") or "")
+        state = {fp: c.get("unresolved") for fp, c in replies}  # the bot's last word on each thread
+        replied = {fp for fp, unresolved in state.items() if unresolved is False}
         return [
             Thread(fp, c["id"], path, int(c.get("line") or 1), c.get("patch_set"), fixed=fp in replied)
             for fp, path, c in ours
             if not c.get("in_reply_to")
         ]
 
-    async def _publish_once(self, target: GerritTarget, change: Change, review: Review, marker: str) -> None:
+    async def _publish_once(
+        self, target: GerritTarget, change: Change, review: Review, marker: str, config: RepoConfig
+    ) -> None:
         lines_of = {f.path: f.text().splitlines() for f in change.files if f.content is not None}
+        decisions = await self.triage.decisions(
+            f"gerrit:{target.project}~{target.number}", f"gerrit:{target.project}"
+        )
+        triaged = apply_triage(review, decisions, config.max_inline_comments)
+        review = triaged.review
         decided = plan(
             review,
             await self._threads(target),
             revision=target.patchset,
             inline_outside_diff=True,  # Gerrit takes comments on any line of a file
             replyable_paths=lines_of,  # a reply needs its file in this patchset
+            ignored=triaged.fingerprints,
         )
+        structured = any(c.fix for c in decided.new) and await self.takes_fix_suggestions()
+
+        def comment_input(c: Comment, structured: bool) -> dict[str, Any]:
+            return _comment_input(c, lines_of.get(c.path, []), structured)
+
         items: list[tuple[str, dict[str, Any], Comment | None]] = [
-            (c.path, _comment_input(c, lines_of.get(c.path, [])), c) for c in decided.new
+            (c.path, comment_input(c, structured), c) for c in decided.new
         ]
         for thread in decided.fixed:
             line = min(thread.line, max(1, len(lines_of[thread.path])))
@@ -499,6 +714,16 @@ class GerritPlatform:
                 "in_reply_to": thread.id,
                 "message": f"Fixed in patchset {target.patchset}.\n\n{footer_token(thread.fingerprint)}",
                 "unresolved": False,
+            }
+            items.append((thread.path, reply, None))
+        for thread in decided.reopened:  # the finding is back: its thread opens again, no new one
+            line = min(thread.line, max(1, len(lines_of[thread.path])))
+            reply = {
+                "line": line,
+                "in_reply_to": thread.id,
+                "message": f"Back in patchset {target.patchset}: Patchwarden finds this again.\n\n"
+                f"{footer_token(thread.fingerprint)}",
+                "unresolved": True,
             }
             items.append((thread.path, reply, None))
 
@@ -527,7 +752,17 @@ class GerritPlatform:
             await self.rest.post_json(url, body)
 
         try:
-            await post(items, with_message=True)
+            try:
+                await post(items, with_message=True)
+            except Rejected as exc:
+                if not any("fix_suggestions" in c for _, c, _ in items):
+                    raise
+                # A server that refuses fix suggestions still gets each fix, as text.
+                log.warning(
+                    "Gerrit refused the review of %s with fix suggestions: %s; fixes as text", target.key, exc
+                )
+                items = [(p, comment_input(c, False) if c else data, c) for p, data, c in items]
+                await post(items, with_message=True)
         except Rejected as exc:
             log.warning("Gerrit refused the review of %s: %s; posting comment by comment", target.key, exc)
             refused = await post_in_batches(items, post)
@@ -629,21 +864,57 @@ class GerritPlatform:
         return web.json_response({"status": outcome}, status=status)
 
 
-def _comment_input(c: Comment, lines: list[str]) -> dict[str, Any]:
+def server_version(version: str) -> tuple[int, int]:
+    """(major, minor) of a Gerrit version string such as ``3.10.1`` or ``3.9.5-12-gabc``."""
+    match = re.match(r"\s*(\d+)\.(\d+)", version)
+    if match is None:
+        raise ValueError(f"not a Gerrit version: {version!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _comment_input(c: Comment, lines: list[str], structured: bool = True) -> dict[str, Any]:
+    """CommentInput (rest-api-changes.txt): the finding on its lines; its fix, if any, as
+    ``fix_suggestions`` (``structured``) or as a suggestion in the text, the comment then covering
+    the fix's lines (as Gerrit applies a suggestion in a comment to the commented lines)."""
+    fix_text = f"\n\n{suggestion_text(c.fix)}" if c.fix and not structured else ""
     data: dict[str, Any] = {
         "line": c.line,
-        "message": f"{c.body}\n\n{footer_token(c.fingerprint)}",
+        "message": f"{c.body}{fix_text}\n\n{footer_token(c.fingerprint)}",
         "unresolved": True,
     }
-    end = min(max(c.finding.end_line, c.line), len(lines)) if lines else c.line
-    if end > c.line:
+    start, end = c.line, min(max(c.finding.end_line, c.line), len(lines)) if lines else c.line
+    if c.fix and not structured:
+        start, end = c.fix.start_line, c.fix.end_line
+        data["line"] = end  # Gerrit's line of a ranged comment is its range's end line
+    if end > start or (c.fix and not structured):
         data["range"] = {
-            "start_line": c.line,
+            "start_line": start,
             "start_character": 0,
             "end_line": end,
-            "end_character": len(lines[end - 1]),
+            "end_character": len(lines[end - 1]) if 0 < end <= len(lines) else 0,
         }
+    if c.fix and structured:
+        data["fix_suggestions"] = [fix_suggestion(c.path, c.fix)]
     return data
+
+
+def fix_suggestion(path: str, fix: Fix) -> dict[str, Any]:
+    """FixSuggestionInfo with one FixReplacementInfo (rest-api-changes.txt): the fix's whole lines.
+    Lines are separated by ``\\n`` there, so a range ending at character 0 of the next line takes
+    the last line's newline with it, and an empty replacement deletes the lines; characters are
+    Java's (UTF-16 code units)."""
+    end_line, end_character = region_end(fix)
+    end = {"end_line": end_line, "end_character": end_character}
+    return {
+        "description": fix.description,
+        "replacements": [
+            {
+                "path": path,
+                "range": {"start_line": fix.start_line, "start_character": 0, **end},
+                "replacement": fix.replacement,
+            }
+        ],
+    }
 
 
 class EventStream:

@@ -29,9 +29,10 @@ from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_installation_access_token, get_jwt
 
 from bot import metrics
-from bot.config import REPO_CONFIG_PATHS, ConfigError, GitHubSettings, RepoConfig, Settings
+from bot.config import REPO_CONFIG_PATHS, CommandSettings, ConfigError, GitHubSettings, RepoConfig, Settings
 from bot.diff import diff_contents, parse_file_patch
 from bot.model import Change, ChangedFile, Comment, FileStatus, Review, over_limit
+from bot.platforms import github_threads
 from bot.platforms.base import (
     DUPLICATE_DELIVERY,
     EventSink,
@@ -63,15 +64,21 @@ from bot.platforms.github_events import (
 from bot.platforms.intake import not_ready, read_body, rejected
 from bot.platforms.publishing import Plan, Thread, plan, post_in_batches, summary_message
 from bot.platforms.retrying import header, policy, retry_after
+from bot.render import suggestion_block
+from bot.triage import Ignore, IgnoreCommand, Triaged, confirmation
+from bot.triage import apply as apply_triage
+from bot.triage_store import TriageStore, open_store
 
 log = logging.getLogger(__name__)
 
 MARKER = "<!-- patchwarden:fingerprint={} -->"
 FIXED_MARKER = "<!-- patchwarden:fixed={} -->"
+REOPENED_MARKER = "<!-- patchwarden:reopened={} -->"
 SUMMARY_MARKER = "<!-- patchwarden:summary -->"
 RUN_MARKER = "<!-- patchwarden:run={} -->"  # which job posted it: a retry can tell it landed
 _FINGERPRINT = re.compile(r"<!-- patchwarden:fingerprint=([0-9a-f]+) -->")
-_FIXED = re.compile(r"<!-- patchwarden:fixed=([0-9a-f]+) -->")
+_THREAD_STATE = re.compile(r"<!-- patchwarden:(fixed|reopened)=([0-9a-f]+) -->")
+_TITLE = re.compile(r"^\*\*(.+?)\*\*", re.MULTILINE)
 _STATUS = {
     "added": FileStatus.ADDED,
     "removed": FileStatus.DELETED,
@@ -245,9 +252,14 @@ class GitHubPlatform:
         limits: CommandLimits | None = None,
         max_file_bytes: int = 10_000_000,
         max_body_bytes: int = 25 * 1024 * 1024,
+        triage: TriageStore | None = None,
+        ignore_limits: CommandLimits | None = None,
     ) -> None:
         self.settings = settings
         self.limits = limits or CommandLimits()
+        self.ignore_limits = ignore_limits or CommandLimits.from_settings(CommandSettings(), "ignore")
+        self.triage = triage or open_store(None)
+        self.graphql_url = github_threads.graphql_endpoint(settings.api_url)
         self.max_file_bytes = max_file_bytes  # engine.max_file_bytes: larger files are not fetched
         self.max_body_bytes = max_body_bytes  # server.max_body_bytes: larger webhooks get 413
         self.sink: EventSink | None = None  # set by start()
@@ -280,7 +292,7 @@ class GitHubPlatform:
         )
 
     def share(self, store: SharedStore | None) -> None:
-        self.shared = self.pacer.shared = self.limits.shared = store
+        self.shared = self.pacer.shared = self.limits.shared = self.ignore_limits.shared = store
 
     async def installation_token(self, installation_id: int) -> str:
         """An installation access token, cached until five minutes before it expires (in the
@@ -343,6 +355,7 @@ class GitHubPlatform:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        self.triage.close()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GitHubPlatform:
@@ -351,6 +364,8 @@ class GitHubPlatform:
             CommandLimits.from_settings(settings.commands),
             settings.engine.max_file_bytes,
             settings.server.max_body_bytes,
+            open_store(settings.server.data_dir),
+            CommandLimits.from_settings(settings.commands, "ignore"),
         )
 
     # -- events --------------------------------------------------------------------------
@@ -395,7 +410,13 @@ class GitHubPlatform:
         for outcome in outcomes:
             result = outcome.enqueued
             if result is None:
-                log.info("github %s %s: /rescan refused: %s", event.event, event.delivery_id, outcome.refused)
+                log.info(
+                    "github %s %s: /%s refused: %s",
+                    event.event,
+                    event.delivery_id,
+                    outcome.job.kind,
+                    outcome.refused,
+                )
                 skipped.append(f"refused: {outcome.refused}")
             elif result.skipped == DUPLICATE_DELIVERY:
                 metrics.WEBHOOKS.labels("github", event.event, "duplicate").inc()
@@ -488,27 +509,104 @@ class GitHubPlatform:
 
     async def refusal(self, request: JobRequest) -> str | None:
         """Our own account never commands us (a token's user can write comments too); the
-        author-association trust rule ran in the event decision; then the rate limits."""
+        author-association trust rule for ``/rescan`` ran in the event decision; ``/ignore`` needs
+        write permission on the repository (maintain or admin with ``--everywhere``), asked of
+        GitHub; then the rate limits."""
         payload = GitHubJob.of(request.payload)
         user = payload.requested_by or ""
         gh = await self.api_for(payload.installation_id)
         if user and user == await self.bot_login(gh):
             return "a comment by the bot's own account"
-        return await self.limits.admit(request.key, user)
+        if request.kind != "ignore":
+            return await self.limits.admit(request.key, user)
+        if payload.error:
+            return payload.error
+        permission = await gh.getitem(
+            f"/repos/{payload.repo}/collaborators/{quote(user, safe='')}/permission"
+        )  # repos/get-collaborator-permission-level
+        role, base = permission.get("role_name"), permission.get("permission")
+        if payload.everywhere and not (role in ("admin", "maintain") or base == "admin"):
+            return f"only maintainers (maintain or admin permission on {payload.repo}) may ignore a finding everywhere"
+        if not payload.everywhere and base not in ("admin", "write"):
+            return f"only users with write permission on {payload.repo} may ignore a finding"
+        return await self.ignore_limits.admit(request.key, user)
 
     async def answer_refusal(self, request: JobRequest, reason: str) -> None:
         payload = GitHubJob.of(request.payload)
         user = payload.requested_by or ""
-        if reason == "a comment by the bot's own account" or not await self.limits.answer_now(
-            request.key, user
-        ):
+        if reason == "a comment by the bot's own account":
+            return
+        if request.kind == "ignore":  # each refused /ignore is answered, once (never silence)
+            if not await self.triage.claim_command(f"github:{payload.repo}:{payload.comment_id}"):
+                return
+        elif not await self.limits.answer_now(request.key, user):
             return
         gh = await self.api_for(payload.installation_id)
         repo, number = payload.repo, payload.number
+        if request.kind == "ignore":
+            metrics.TRIAGE.labels("github", "refused").inc()
+            body = {"body": f"@{user} `/ignore` was not carried out: {reason}. The finding stays open."}
+            if payload.reply_to is None:  # written in the conversation: answered there
+                await gh.post(f"/repos/{repo}/issues/{number}/comments", data=body)
+            else:
+                await gh.post(f"/repos/{repo}/pulls/{number}/comments/{payload.reply_to}/replies", data=body)
+            return
         await gh.post(
             f"/repos/{repo}/issues/{number}/comments",
             data={"body": f"@{user} `/rescan` was not run: {reason}."},
         )
+
+    async def run_command(self, request: JobRequest) -> str:
+        """``/ignore``, admitted: the thread must be one of the bot's findings; the decision is
+        stored (with its audit record), confirmed on the thread, and the thread resolved."""
+        payload = GitHubJob.of(request.payload)
+        user, repo, number = payload.requested_by or "", payload.repo, payload.number
+        try:
+            gh = await self.api_for(payload.installation_id)
+            if not await self.triage.claim_command(f"github:{repo}:{payload.comment_id}"):
+                return "/ignore already handled"
+            me = await self.bot_login(gh)
+            root = None
+            async for c in gh.getiter(f"/repos/{repo}/pulls/{number}/comments?per_page=100"):
+                if c.get("id") == payload.reply_to:
+                    root = c
+                    break
+            found = _FINGERPRINT.search((root or {}).get("body") or "")
+            if root is None or root.get("user", {}).get("login") != me or found is None:
+                body = f"@{user} `/ignore` works on Patchwarden's own findings only: reply on one of its comments."
+                await gh.post(
+                    f"/repos/{repo}/pulls/{number}/comments/{payload.reply_to}/replies", data={"body": body}
+                )
+                metrics.TRIAGE.labels("github", "refused").inc()
+                return "/ignore not on a finding of the bot"
+            command = IgnoreCommand(payload.everywhere, payload.reason or "")
+            title = m.group(1) if (m := _TITLE.search(root.get("body") or "")) else ""
+            decision = Ignore(
+                "github",
+                command.scope,
+                f"github:{repo}" if command.everywhere else request.key,
+                found.group(1),
+                user,
+                command.reason,
+                title=title,
+                comment_id=str(payload.comment_id),
+            )
+            await self.triage.add(decision)
+            reply = confirmation(command, f"@{user}", title, "this pull request")
+            await gh.post(
+                f"/repos/{repo}/pulls/{number}/comments/{payload.reply_to}/replies", data={"body": reply}
+            )
+            await github_threads.follow(
+                gh, self.graphql_url, repo, number, resolve=[int(payload.reply_to or 0)]
+            )
+        except (
+            Exception
+        ) as exc:  # the webhook still answers; the requester sees the decision or nothing changed
+            log.warning("/ignore by %s on %s failed: %r", user, request.key, exc)
+            metrics.TRIAGE.labels("github", "failed").inc()
+            return f"/ignore failed: {exc}"
+        metrics.TRIAGE.labels("github", "ignored").inc()
+        return f"/ignore by {user} recorded ({decision.scope})"
 
     async def abandon(self, target: GitHubTarget, reason: str, cancelled: bool) -> None:
         if target.check_run_id is None:
@@ -709,7 +807,11 @@ class GitHubPlatform:
             async for c in gh.getiter(f"/repos/{repo}/pulls/{number}/comments?per_page=100")
             if c.get("user", {}).get("login") == me
         ]
-        fixed = {m.group(1) for c in ours if (m := _FIXED.search(c.get("body") or ""))}
+        state: dict[str, str] = {}  # the bot's last word on each finding's thread
+        for c in sorted(ours, key=lambda c: c["id"]):
+            for m in _THREAD_STATE.finditer(c.get("body") or ""):
+                state[m.group(2)] = m.group(1)
+        fixed = {fingerprint for fingerprint, word in state.items() if word == "fixed"}
         return [
             Thread(m.group(1), c["id"], c.get("path", ""), int(c.get("line") or 1), fixed=m.group(1) in fixed)
             for c in ours
@@ -725,10 +827,12 @@ class GitHubPlatform:
             async for r in gh.getiter(f"/repos/{repo}/pulls/{number}/reviews?per_page=100")
             if r.get("user", {}).get("login") == me
         ]
-        decided = plan(review, await self._threads(gh, repo, number, me))
+        triaged = await self._triaged(target, review, config)
+        review = triaged.review
+        decided = plan(review, await self._threads(gh, repo, number, me), ignored=triaged.fingerprints)
         if any(run_marker in (r.get("body") or "") for r in our_reviews):
             log.info("%s: the review of job %s is already on the pull request", target.key, target.job_id)
-        elif self._nothing_new(target, review, our_reviews, decided):
+        elif self._nothing_new(target, review, our_reviews, decided, triaged):
             log.info("%s: no new finding and the same verdict: check run and replies only", target.key)
         else:
             failed = await self._post_review(gh, repo, number, head, review, decided, run_marker)
@@ -742,21 +846,50 @@ class GitHubPlatform:
                 )
             except BadRequest as exc:
                 log.warning("could not reply on comment %s: %s", thread.id, exc)
+        for thread in decided.reopened:
+            body = (
+                f"Back in {head[:7]}: Patchwarden finds this again on the latest push, so the thread "
+                f"is open again.\n\n{REOPENED_MARKER.format(thread.fingerprint)}"
+            )
+            try:
+                await gh.post(
+                    f"/repos/{repo}/pulls/{number}/comments/{thread.id}/replies", data={"body": body}
+                )
+            except BadRequest as exc:
+                log.warning("could not reply on comment %s: %s", thread.id, exc)
+        await github_threads.follow(
+            gh, self.graphql_url, repo, number,
+            resolve=[t.id for t in decided.fixed], unresolve=[t.id for t in decided.reopened],
+        )  # fmt: skip
         await self._finish_check_run(gh, repo, target.check_run_id, review, config)
+
+    async def _triaged(self, target: GitHubTarget, review: Review, config: RepoConfig) -> Triaged:
+        """The review without what triage ignored on this pull request or repository."""
+        decisions = await self.triage.decisions(
+            f"github:{target.repo}#{target.number}", f"github:{target.repo}"
+        )
+        return apply_triage(review, decisions, config.max_inline_comments)
 
     @staticmethod
     def _nothing_new(
-        target: GitHubTarget, review: Review, our_reviews: list[dict[str, Any]], decided: Plan
+        target: GitHubTarget,
+        review: Review,
+        our_reviews: list[dict[str, Any]],
+        decided: Plan,
+        triaged: Triaged | None = None,
     ) -> bool:
         """A push that adds no comment and leaves the verdict as our last summary stated it gets no
         new review (the check run and the "fixed" replies still say what changed): a pull request
-        under iteration should not collect one identical summary per push. Requests always answer."""
+        under iteration should not collect one identical summary per push. Requests always answer,
+        and so does a push after a new triage decision (the summary lists who ignored what)."""
         if not decided.nothing_new or target.requested:
             return False
         last = None
         for r in our_reviews:
             if SUMMARY_MARKER in (r.get("body") or ""):
                 last = r["body"]
+        if triaged is not None and triaged.ignored and (last is None or triaged.section not in last):
+            return False
         return last is not None and last.splitlines()[0] == review.summary.splitlines()[0]
 
     async def _post_review(
@@ -846,10 +979,14 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _inline(c: Comment) -> dict[str, Any]:
-    body = f"{c.body}\n\n{MARKER.format(c.fingerprint)}"
-    data: dict[str, Any] = {"path": c.path, "line": c.end_line, "side": "RIGHT", "body": body}
-    if c.end_line > c.line:  # a multi-line finding: GitHub wants the range as start_line..line
-        data.update(start_line=c.line, start_side="RIGHT")
+    # A fix goes as a suggested change, which replaces the lines the comment covers: the fix's
+    # lines (they include the comment's own, see bot.fixes.offer).
+    first, last = (c.fix.start_line, c.fix.end_line) if c.fix else (c.line, c.end_line)
+    suggestion = f"\n\n{suggestion_block(c.fix)}" if c.fix else ""
+    body = f"{c.body}{suggestion}\n\n{MARKER.format(c.fingerprint)}"
+    data: dict[str, Any] = {"path": c.path, "line": last, "side": "RIGHT", "body": body}
+    if last > first:  # a multi-line comment: GitHub wants the range as start_line..line
+        data.update(start_line=first, start_side="RIGHT")
     return data
 
 

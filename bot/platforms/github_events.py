@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from bot.config import GitHubSettings
 from bot.platforms.base import Decision, JobRequest, WebhookError, one_line
+from bot.triage import IGNORE_LINE, IGNORE_WHERE, CommandError, parse_ignore
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,24 @@ class IssueCommentEvent(GitHubEvent):
     installation: _Installation | None = None
 
 
+class _ReviewComment(_Comment):
+    in_reply_to_id: Id | None = None
+
+
+class _ReviewCommentPR(_Loose):
+    number: Number
+    user: _User
+    state: StrictStr = "open"
+
+
+class ReviewCommentEvent(GitHubEvent):
+    action: StrictStr
+    comment: _ReviewComment
+    pull_request: _ReviewCommentPR
+    repository: _Repo
+    installation: _Installation | None = None
+
+
 class _CheckRunPR(_Loose):
     number: Number
 
@@ -172,6 +191,7 @@ class HousekeepingEvent(GitHubEvent):
 EVENT_SHAPES: dict[str, type[GitHubEvent]] = {
     "pull_request": PullRequestEvent,
     "issue_comment": IssueCommentEvent,
+    "pull_request_review_comment": ReviewCommentEvent,
     "check_run": CheckRunEvent,
     "ping": HousekeepingEvent,
     "installation": HousekeepingEvent,
@@ -269,8 +289,12 @@ class GitHubJob:
     installation_id: int | None = None
     revision: str | None = None  # the head the event names (None: the current one)
     trigger: str = ""
-    comment_id: int | None = None  # the /rescan comment, to acknowledge
+    comment_id: int | None = None  # the /rescan comment, to acknowledge; the /ignore reply
     requested_by: str | None = None
+    reply_to: int | None = None  # /ignore: the review comment (thread) it answers
+    reason: str | None = None  # /ignore: why
+    everywhere: bool = False  # /ignore --everywhere: for the whole repository
+    error: str | None = None  # /ignore written so that it cannot be carried out: answered with this
 
     def request(self, kind: str, once_per_revision: bool = False) -> JobRequest:
         return JobRequest(kind, _key(self.repo, self.number), asdict(self), once_per_revision)
@@ -321,6 +345,12 @@ async def on_comment(
         decision.ignored = "comment on an issue, not a pull request"
         return
     if not RESCAN.search(ev.comment.body):
+        if IGNORE_LINE.search(ev.comment.body):  # answered with where /ignore goes, never ignored
+            job = GitHubJob(ev.repository.full_name, ev.issue.number, _installation_id(ev.installation),
+                            trigger="ignore", comment_id=ev.comment.id, requested_by=author.login,
+                            error=IGNORE_WHERE)  # fmt: skip
+            decision.jobs.append(job.request("ignore"))
+            return
         decision.ignored = "no /rescan command"
         return
     trusted = ev.comment.author_association in TRUSTED_ASSOCIATIONS or author.login == ev.issue.user.login
@@ -336,6 +366,41 @@ async def on_comment(
         requested_by=author.login,
     )
     decision.jobs.append(job.request("rescan"))
+
+
+@router.register("pull_request_review_comment", action="created")
+async def on_review_comment(
+    event: Event, settings: GitHubSettings, decision: Decision, ev: ReviewCommentEvent
+) -> None:
+    """``/ignore <reason>`` replied on a thread: who may is checked at admission (write
+    permission, or maintain/admin for ``--everywhere``), the thread's root at the command."""
+    author = ev.comment.user
+    if author.type == "Bot" or author.login.endswith("[bot]") or author.login == settings.bot_login:
+        decision.ignored = f"comment by bot account {author.login}"
+        return
+    try:
+        command = parse_ignore(ev.comment.body)
+        error = None
+    except CommandError as exc:
+        command, error = None, str(exc)
+    if command is None and error is None:
+        decision.ignored = "no /ignore command"
+        return
+    if ev.comment.in_reply_to_id is None:  # a new thread of its own: told where /ignore goes
+        command, error = None, IGNORE_WHERE
+    job = GitHubJob(
+        ev.repository.full_name,
+        ev.pull_request.number,
+        _installation_id(ev.installation),
+        trigger="ignore",
+        comment_id=ev.comment.id,
+        requested_by=author.login,
+        reply_to=ev.comment.in_reply_to_id,
+        reason=command.reason if command else None,
+        everywhere=bool(command and command.everywhere),
+        error=error,
+    )
+    decision.jobs.append(job.request("ignore"))
 
 
 @router.register("check_run", action="rerequested")

@@ -24,7 +24,7 @@ class Thread:
     path: str
     line: int = 1
     revision: Any = None  # the patchset / head it was posted on; None: not known
-    fixed: bool = False  # already answered "fixed" by the bot
+    fixed: bool = False  # the bot's last word on it is "fixed" (a later "it is back" reopens it)
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Plan:
     outside: list[Comment] = field(default_factory=list)  # cannot be inline here: named in the summary
     repeated: list[Comment] = field(default_factory=list)  # on an earlier revision already: not repeated
     fixed: list[Thread] = field(default_factory=list)  # the finding is gone: reply "fixed" on the thread
+    reopened: list[Thread] = field(default_factory=list)  # answered "fixed", and the finding is back
 
     @property
     def nothing_new(self) -> bool:
@@ -48,6 +49,7 @@ def plan(
     revision: Any = None,
     inline_outside_diff: bool = False,
     replyable_paths: Collection[str] | None = None,
+    ignored: Collection[str] = (),
 ) -> Plan:
     """Decide, from a review and the bot's threads already on the change, what to post.
 
@@ -58,6 +60,8 @@ def plan(
       (GitHub) a comment outside the diff's hunks is listed in the summary (``outside``).
     * A thread whose finding the review no longer has (inline or overflow) and that is not yet
       marked fixed gets a "fixed" reply, if its file can take one (``replyable_paths``; None: any).
+    * A thread marked fixed whose finding is back is *reopened* (a reply on the old thread, never
+      a new comment). ``ignored``: fingerprints triaged away: neither fixed nor reopened.
     """
     posted: dict[str, Thread] = {}
     for thread in threads:
@@ -72,12 +76,21 @@ def plan(
         if thread is not None and (revision is None or thread.revision != revision):
             result.repeated.append(comment)
     current = {c.fingerprint for c in review.all_comments}
+
+    def replyable(thread: Thread) -> bool:
+        return thread.fingerprint not in ignored and (
+            replyable_paths is None or thread.path in replyable_paths
+        )
+
     result.fixed = [
         thread
         for fingerprint, thread in posted.items()
-        if fingerprint not in current
-        and not thread.fixed
-        and (replyable_paths is None or thread.path in replyable_paths)
+        if fingerprint not in current and not thread.fixed and replyable(thread)
+    ]
+    result.reopened = [
+        thread
+        for fingerprint, thread in posted.items()
+        if fingerprint in current and thread.fixed and replyable(thread)
     ]
     return result
 

@@ -23,6 +23,10 @@ def load_config(path, body):
     # ruleid: yaml-unsafe-load
     data = yaml.unsafe_load(body)
     # ruleid: yaml-unsafe-load
+    docs = list(yaml.full_load_all(body))
+    # ruleid: yaml-unsafe-load
+    data = yaml.load(open(path))
+    # ruleid: yaml-unsafe-load
     docs = list(yaml.load_all(body, Loader=yaml.FullLoader))
     # ok: yaml-unsafe-load
     data = yaml.safe_load(body)

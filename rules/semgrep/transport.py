@@ -74,6 +74,11 @@ def clients(url, conf, ctx_url):
     # ruleid: tls-verification-disabled
     resp = sess.get(url, verify=False)
     # ruleid: tls-verification-disabled
+    sess = requests.Session(verify=False, trust_env=False)
+    # ruleid: tls-verification-disabled
+    resp = requests.post(url,
+                         verify=False)
+    # ruleid: tls-verification-disabled
     glance = glanceclient.Client('2', url, insecure=True)
     s = requests.Session()
     # ruleid: tls-verification-disabled

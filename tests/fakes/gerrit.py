@@ -208,6 +208,51 @@ def _label_vote(label: str, value: int) -> str:
     return f"{label}{value:+d}"
 
 
+def _range_is_valid(r: Any) -> bool:
+    """CommentRange as Gerrit's ``Range.isValid()``: 1-based lines, 0-based characters, start <= end."""
+    keys = ("start_line", "start_character", "end_line", "end_character")
+    if not isinstance(r, dict) or any(
+        not isinstance(r.get(k), int) or isinstance(r.get(k), bool) for k in keys
+    ):
+        return False
+    sl, sc, el, ec = (r[k] for k in keys)
+    return sl > 0 and el > 0 and sc >= 0 and ec >= 0 and (sl < el or (sl == el and sc <= ec))
+
+
+class FixNotApplicable(ValueError):
+    """Gerrit's answer when a fix's replacements do not fit the file ("Apply Provided Fix")."""
+
+
+def apply_fix_replacements(content: bytes, replacements: list[dict[str, Any]]) -> bytes:
+    """A file's content with FixReplacementInfos applied, as "Apply Provided Fix" / "Apply Stored
+    Fix" do (rest-api-changes.txt; FixReplacementInfo: "Lines in the file are assumed to be
+    separated by the line feed character"): lines 1-based, characters 0-based (Java's UTF-16
+    code units), a range ending at character 0 of line n+1 includes line n's line feed."""
+    text = content.decode("utf-8")
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+
+    def offset(line: int, character: int) -> int:
+        if not 1 <= line <= len(lines):
+            raise FixNotApplicable(f"line {line} is not in the file ({len(lines)} lines)")
+        units = lines[line - 1].encode("utf-16-le")
+        if character * 2 > len(units):
+            raise FixNotApplicable(f"character {character} is past the end of line {line}")
+        return starts[line - 1] + len(units[: character * 2].decode("utf-16-le"))
+
+    out, position = [], 0
+    for r in sorted(replacements, key=lambda r: (r["range"]["start_line"], r["range"]["start_character"])):
+        rng = r["range"]
+        start = offset(rng["start_line"], rng["start_character"])
+        end = offset(rng["end_line"], rng["end_character"])
+        out += [text[position:start], r["replacement"]]
+        position = end
+    out.append(text[position:])
+    return "".join(out).encode("utf-8")
+
+
 def _only_accepts_json(request: web.Request) -> bool:
     """True when the Accept header's one and only value is application/json (parameters allowed)."""
     values = [v.strip() for h in request.headers.getall("Accept", []) for v in h.split(",") if v.strip()]
@@ -619,8 +664,17 @@ class FakeGerrit:
         view_private_changes: bool = False,
         emit_ref_updated: bool = False,
         query_limit: int = 500,
+        version: str = GERRIT_VERSION,
+        refuse_fix_suggestions: bool = False,
     ) -> None:
         self.user = user
+        self.version = version
+        """Served by ``GET /config/server/version`` (rest-api-config.txt "Get Version"). Before 3.10
+        a human comment's CommentInput has no ``fix_suggestions``: the fake then ignores the field,
+        as Gerrit's Gson input parsing ignores any unknown field (nothing is stored, no error)."""
+        self.refuse_fix_suggestions = refuse_fix_suggestions
+        """Answer 400 to a comment with ``fix_suggestions``, as a server whose comment validators
+        (config-validation.txt, "Comment validation") refuse them does."""
         self.query_limit = query_limit
         """The caller's ``queryLimit`` capability (access-control.txt, "Query Limit"; 500 by default):
         no query answers more changes than this, whatever ``n`` asks for, and the last change
@@ -671,6 +725,12 @@ class FakeGerrit:
         self._ssh_server: asyncssh.SSHAcceptor | None = None
         self._http_port = 0
         self.ssh_port = 0
+
+    @property
+    def takes_fix_suggestions(self) -> bool:
+        """Whether this server's CommentInput has ``fix_suggestions`` (3.10 and newer)."""
+        major, minor = (int(part) for part in re.findall(r"\d+", self.version)[:2])
+        return (major, minor) >= (3, 10)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -1500,6 +1560,12 @@ class FakeGerrit:
                     for acc, state in change.reviewers.items()
                     if state == "REVIEWER"
                 ]
+                # ApprovalInfo.permitted_voting_range: "If absent, the user is not permitted to
+                # vote on that label" (with DETAILED_LABELS only, rest-api-changes.txt).
+                for approval in info["all"]:
+                    rng = self._permitted_range(approval["_account_id"], name)
+                    if rng is not None:
+                        approval["permitted_voting_range"] = {"min": rng[0], "max": rng[1]}
                 info["values"] = {(f"{v:+d}" if v else " 0"): d for v, d in sorted(lt.values.items())}
                 info["default_value"] = 0
             out[name] = info
@@ -1726,7 +1792,12 @@ class FakeGerrit:
         unresolved = c.get("unresolved")
         if unresolved is not None and not isinstance(unresolved, bool):
             raise _RestError(400, f"Invalid unresolved for the comment on {path}")
-        self._validate_fix_suggestions(path, c.get("fix_suggestions"))
+        if c.get("fix_suggestions") is not None and self.takes_fix_suggestions:
+            if self.refuse_fix_suggestions:
+                raise _RestError(
+                    400, f"Comment validation failed: fix suggestions are not accepted on {path}"
+                )
+            self._validate_fix_suggestions(path, c.get("fix_suggestions"))
         # Stricter than Gerrit (which stores comments on any line): a line or range past the end
         # of the file on the commented side is a bot bug, reject it.
         if path != PATCHSET_LEVEL:
@@ -1773,11 +1844,30 @@ class FakeGerrit:
                     raise _RestError(
                         400, f"A range must be given for the replacement of the comment on {path}"
                     )
+                if not _range_is_valid(r):
+                    raise _RestError(
+                        400,
+                        f"Range ({r.get('start_line')}:{r.get('start_character')} - {r.get('end_line')}:"
+                        f"{r.get('end_character')}) is not valid for the comment on {path}",
+                    )
                 if rep.get("replacement") is None:
                     raise _RestError(
                         400,
                         f"A content for replacement must be indicated for the replacement of the comment on {path}",
                     )
+            # CommentsValidator.ensureRangesDoNotOverlap: per file, sorted by range.
+            by_file: dict[str, list[tuple[int, int, int, int]]] = {}
+            for rep in replacements:
+                r = rep["range"]
+                by_file.setdefault(rep["path"], []).append(
+                    (r["start_line"], r["start_character"], r["end_line"], r["end_character"])
+                )
+            for ranges in by_file.values():
+                previous_line, previous_offset = 0, -1
+                for sl, sc, el, ec in sorted(ranges):
+                    if sl < previous_line or (sl == previous_line and sc < previous_offset):
+                        raise _RestError(400, f"Replacements overlap for the comment on {path}")
+                    previous_line, previous_offset = el, ec
 
     def _apply_review(
         self,
@@ -1857,7 +1947,9 @@ class FakeGerrit:
                         unresolved=bool(unresolved),
                         tag=tag,
                         fix_suggestions=[
-                            {"fix_id": _new_uuid(), **fix} for fix in item.get("fix_suggestions") or []
+                            {"fix_id": _new_uuid(), **fix}
+                            for fix in (item.get("fix_suggestions") if self.takes_fix_suggestions else None)
+                            or []
                         ]
                         or None,
                     )
@@ -2004,7 +2096,7 @@ class FakeGerrit:
         ]:
             if segments[0] == "a" and user is None:
                 return self._unauthorized()
-            return self._json(request, GERRIT_VERSION)
+            return self._json(request, self.version)
         if not segments or segments[0] != "a" or user is None:
             return self._unauthorized()
         try:

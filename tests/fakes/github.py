@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.faults import WRITES, Faults
+from tests.fakes.github_graphql import GraphQLEndpoint
 
 __all__ = [
     "CHECK_RUN_CONCLUSIONS",
@@ -616,6 +617,17 @@ def _git_diff_text(diffs: Iterable[FileDiff]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+class SuggestionRefused(Exception):
+    """What the pull request page says when a suggestion cannot be applied."""
+
+
+#: A suggested change in a comment body: a fence of three or more backticks with the info string
+#: ``suggestion``, closed by the same fence; its text replaces the commented lines.
+SUGGESTION_BLOCK = re.compile(
+    r"^(?P<fence>`{3,})suggestion[ \t]*\n(?P<text>.*?)^(?P=fence)[ \t]*$", re.M | re.S
+)
+
+
 @dataclass
 class FakePull:
     """A pull request known to the fake. Tests may mutate :attr:`data` (e.g. ``data["draft"]``).
@@ -744,6 +756,9 @@ class _Failure:
     remaining: int
 
 
+_ROLE_PERMISSION = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read",
+                    "read": "read", "none": "none"}  # fmt: skip
+
 _DEFAULT_PERMISSIONS = {
     "checks": "write",
     "contents": "read",
@@ -786,6 +801,10 @@ class FakeGitHub:
       ``json`` (parsed body or ``None``), ``time`` (``time.monotonic()``) and ``status``.
     * :attr:`token_exchanges`: each installation token issued: ``installation_id``, ``token``,
       ``expires_at``, ``claims`` (of the JWT used), ``repositories``, ``time``.
+    * :attr:`graphql`: the ``POST /graphql`` endpoint (tests/fakes/github_graphql.py), with
+      ``resolved`` (root comment id of each resolved review thread -> who resolved it) and
+      ``mutations`` (each applied: ``name``, ``thread``, ``viewer``). :meth:`set_role` gives users
+      repository roles (``GET .../collaborators/{username}/permission``).
     """
 
     def __init__(
@@ -876,6 +895,10 @@ class FakeGitHub:
         self._request_id_prefix = secrets.token_hex(2).upper()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
+        # Repository roles of users (collaborators/get-collaborator-permission-level): lower-cased
+        # "owner/repo" -> lower-cased login -> admin | maintain | write | triage | read
+        self.roles: dict[str, dict[str, str]] = {}
+        self.graphql = GraphQLEndpoint(self, self._graphql_access)
         self._app = self._build_app()
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -1036,6 +1059,59 @@ class FakeGitHub:
             repository.branches.setdefault(str(pull.data["head"]["ref"]), _Branch(new_sha)).sha = new_sha
         return pull
 
+    def commit_suggestions(self, *comment_ids: int) -> dict[str, bytes]:
+        """ "Commit suggestion" / "Commit suggestions" (a batch) on review comments of one pull
+        request, as its page does it (DOCS ``incorporating-feedback-in-your-pull-request.md``,
+        "Applying suggested changes": one commit for one suggestion or a batch; "Commenting on a
+        pull request": a suggestion edits the line or lines the comment covers): each comment's
+        `` ```suggestion `` block replaces lines ``start_line``..``line`` of its file at the head,
+        all in one new head commit. Returns the new content of each file changed.
+
+        Refused (:class:`SuggestionRefused`, in the page's own words) as GitHub refuses: no
+        suggestion block; a comment on deleted lines (``LEFT``); an outdated comment (stricter than
+        GitHub: made on any other head); a closed pull request; a suggestion equal to the lines it
+        replaces; two suggestions on one line in a batch. Nothing is committed when one is refused.
+        """
+        edits: dict[str, list[tuple[int, int, str]]] = {}
+        pull: FakePull | None = None
+        for comment_id in comment_ids:
+            comment = next((c for c in self.review_comments if c["id"] == comment_id), None)
+            if comment is None or comment.get("in_reply_to_id"):
+                raise SuggestionRefused("no review comment to apply")
+            match = SUGGESTION_BLOCK.search(str(comment["body"]))
+            if match is None:
+                raise SuggestionRefused("the comment has no suggestion")
+            owner, repo = str(comment["repository"]).split("/", 1)
+            pull = self.pull(owner, repo, int(comment["pull_number"]))
+            if comment["side"] != "RIGHT" or (comment.get("start_side") or "RIGHT") != "RIGHT":
+                raise SuggestionRefused("Applying suggestions on deleted lines is not supported.")
+            if comment["commit_id"] != pull.head_sha:
+                raise SuggestionRefused("Outdated suggestions cannot be applied.")
+            if pull.data.get("state") != "open":
+                raise SuggestionRefused("Suggestions cannot be applied while the pull request is closed.")
+            first = comment.get("start_line") or comment["line"]
+            edits.setdefault(comment["path"], []).append((first, comment["line"], match.group("text")))
+        assert pull is not None, "no comment given"
+        changed: dict[str, bytes] = {}
+        for path, found in edits.items():
+            lines = bytes(pull.head_files[path]).decode().splitlines(keepends=True)
+            previous = 0
+            for first, last, text in sorted(found, reverse=True):
+                if previous and last >= previous:
+                    raise SuggestionRefused("Only one suggestion per line can be applied in a batch.")
+                if "".join(lines[first - 1 : last]) == text:
+                    raise SuggestionRefused(
+                        "This suggestion is invalid because no changes were made to the code."
+                    )
+                lines[first - 1 : last] = [text]
+                previous = first
+            changed[path] = "".join(lines).encode()
+        sha = hashlib.sha1(
+            repr(sorted(changed.items())).encode() + pull.head_sha.encode(), usedforsecurity=False
+        )
+        self.push(pull.owner, pull.repo, pull.number, {**pull.head_files, **changed}, sha.hexdigest())
+        return changed
+
     def set_branch_file(self, owner: str, repo: str, ref: str, path: str, content: TreeValue) -> None:
         """Put ``content`` at ``path`` on branch ``ref`` (created, with a made-up sha, if unknown).
 
@@ -1090,6 +1166,11 @@ class FakeGitHub:
         )
         self.review_comments.append(comment)
         return comment
+
+    def set_role(self, owner: str, repo: str, login: str, role: str) -> None:
+        """Give ``login`` a repository role: admin, maintain, write, triage or read."""
+        assert role in _ROLE_PERMISSION, role
+        self.roles.setdefault(f"{owner}/{repo}".lower(), {})[login.lower()] = role
 
     def add_issue_comment(
         self,
@@ -1409,6 +1490,8 @@ class FakeGitHub:
             ("PATCH", repo + "/issues/comments/{comment_id:\\d+}", self._update_issue_comment),
             ("GET", repo + "/issues/{number:\\d+}/comments", self._list_issue_comments),
             ("POST", repo + "/issues/{number:\\d+}/comments", self._create_issue_comment),
+            ("GET", repo + "/collaborators/{username}/permission", self._get_permission),
+            ("POST", "/graphql", self._graphql),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)
@@ -2424,6 +2507,37 @@ class FakeGitHub:
         if comment is None:
             raise _not_found()
         return comment
+
+    async def _get_permission(self, request: web.Request) -> web.Response:
+        """REST "Get repository permissions for a user" (repos/get-collaborator-permission-level):
+        ``permission`` is the legacy base role ("the maintain role is mapped to write and the
+        triage role is mapped to read"), ``role_name`` the role itself; a user with no role on
+        the repository gets ``none`` here (the fake's repositories are private)."""
+        repository = self._accessible_repo(request)
+        login = request.match_info["username"]
+        role = self.roles.get(repository.full_name.lower(), {}).get(login.lower(), "none")
+        user = self._user_json(login)
+        return web.json_response(
+            {"permission": _ROLE_PERMISSION[role], "role_name": role, "user": {**user, "role_name": role}}
+        )
+
+    def _graphql_access(self, full_name: str) -> str:
+        """What the request's credential may do on ``full_name``: none, read or write (pull requests)."""
+        principal = _PRINCIPAL.get()
+        key = full_name.lower()
+        if principal.kind == "static":
+            return "write"
+        inst = self._installations.get(principal.installation_id or -1)
+        if principal.kind != "installation" or inst is None or key not in inst.repositories:
+            return "none"
+        if principal.repositories is not None and key not in principal.repositories:
+            return "none"
+        return {"write": "write", "read": "read"}.get(inst.permissions.get("pull_requests", ""), "none")
+
+    async def _graphql(self, request: web.Request) -> web.Response:
+        """``POST /graphql`` (forming-calls-with-graphql.md, "Communicating with GraphQL"): HTTP 200
+        with ``data`` and/or ``errors``; see tests/fakes/github_graphql.py."""
+        return web.json_response(await self.graphql.execute(await self._json_body(request)))
 
     async def _react_issue_comment(self, request: web.Request) -> web.Response:
         repository = self._accessible_repo(request)
