@@ -125,7 +125,12 @@ class SqliteTriageStore:
             self._db.close()
 
 
-def open_store(data_dir: Path | None) -> TriageStore:
-    """The service's triage store (the one place a Redis backend would be chosen); None: one in
-    memory, for a platform built without a data directory."""
+def open_store(data_dir: Path | None, queue_url: str | None = None) -> TriageStore:
+    """The service's triage store: in Redis with ``server.queue_url`` (a fleet shares it, see
+    bot.triage_store_redis), else SQLite in the data directory; neither: one in memory, for a
+    platform built without a data directory."""
+    if queue_url:
+        from bot.triage_store_redis import RedisTriageStore
+
+        return RedisTriageStore(queue_url)
     return SqliteTriageStore(":memory:" if data_dir is None else data_dir / "triage.sqlite3")

@@ -176,3 +176,18 @@ async def test_rescan_limits_count_for_the_whole_fleet(redis_url):
     finally:
         for store in stores:
             await store.redis.aclose()
+
+
+async def test_triage_decisions_in_redis_hold_what_the_sqlite_store_holds(tmp_path, redis_url, monkeypatch):
+    """An /ignore carried out by one web process must be honoured by every worker: with a queue
+    URL the triage store is Redis; the SQLite store's own test runs on it unchanged."""
+    import tests.test_triage as triage_tests
+    from bot.triage_store import open_store
+    from bot.triage_store_redis import RedisTriageStore
+
+    chosen = open_store(tmp_path, redis_url)
+    assert isinstance(chosen, RedisTriageStore)
+    chosen.close()
+    prefix = fresh_prefix()
+    monkeypatch.setattr(triage_tests, "open_store", lambda _data_dir: RedisTriageStore(redis_url, prefix))
+    await triage_tests.test_the_store_keeps_decisions_and_an_append_only_audit(tmp_path)

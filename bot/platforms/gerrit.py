@@ -328,7 +328,7 @@ class GerritPlatform:
             CommandLimits.from_settings(settings.commands),
             settings.engine.max_file_bytes,
             settings.server.max_body_bytes,
-            open_store(settings.server.data_dir),
+            open_store(settings.server.data_dir, settings.server.queue_url),
             CommandLimits.from_settings(settings.commands, "ignore"),
         )
 
