@@ -273,3 +273,33 @@ async def test_a_jobs_kept_state_goes_when_the_job_ends(make_queue):
         assert await q.get_state(job_state_key(second)) is None
     finally:
         await q.aclose()
+
+
+async def test_a_kept_state_left_by_a_killed_attempt_of_a_superseded_job_is_handed_out_once(make_queue):
+    """A scan killed mid-way leaves its job's kept state (its check run, ``in_progress``); when a
+    newer push supersedes the job before it runs again (on Redis: while the dead worker's lease
+    runs out), the state is handed out once, to whichever worker asks first, for it to close;
+    a job superseded or finished by its own worker (which closed what it opened) is not."""
+    from bot.server.queue import job_state_key
+
+    q = make_queue()
+    killed = (await q.enqueue("github", JobRequest("review", "k", {"revision": "a"}))).job_id
+    other = (await q.enqueue("github", JobRequest("review", "o", {"revision": "x"}))).job_id
+    assert (await q.claim()).id == killed
+    await q.set_state(job_state_key(killed), "111")
+    assert (await q.claim()).id == other
+    await q.set_state(job_state_key(other), "222")
+    await q.supersede(other)  # its own worker cancelled it (and closed its check run)
+    # The process dies here; after the restart, a newer push of "k" comes while the job waits to
+    # run again (behind others). A push while the dead worker still holds its lease (Redis) is
+    # tests/test_scale.py's.
+    again = make_queue()
+    await asyncio.sleep(getattr(again, "lease_seconds", 0) + 0.05)
+    assert await again.recover() == 1
+    newer = (await again.enqueue("github", JobRequest("review", "k", {"revision": "b"}))).job_id
+    (job, token), *rest = await again.take_unclosed() or [(None, None)]
+    assert rest == [] and job is not None, "the killed attempt's state was not handed out"
+    assert (job.id, job.key, job.payload, token) == (killed, "k", {"revision": "a"}, "111")
+    assert await again.take_unclosed() == []  # once only
+    assert await again.get_state(job_state_key(killed)) is None
+    assert (await again.claim()).id == newer  # the newer push is reviewed as usual

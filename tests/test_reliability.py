@@ -200,6 +200,38 @@ async def test_kill_9_mid_burst_of_50_and_mid_rescan_burst(tmp_path, github):
     assert [r["id"] for r in github.check_runs if r["status"] != "completed"] == []
 
 
+async def test_a_scan_killed_mid_way_whose_pull_request_closes_before_the_restart_closes_its_check_run(
+    tmp_path, github
+):
+    """SIGKILL mid-scan leaves the check run ``in_progress``; the pull request is closed before the
+    service comes back, so the job is skipped on its next attempt: the check run it opened is
+    closed (cancelled, with the reason), not left spinning."""
+    (payload,) = add_pulls(github, range(160, 161))
+    held = github.hold("GET", r"/pulls/160/files$")
+    config = {"server": {"retry_base_delay": 0.1}, "github": {"write_limits": []}}
+    first = ServeProcess(*serve_setup(tmp_path, github, "first", **config))
+    try:
+        await first.wait_ready()
+        assert (await post_github(first.url, "pull_request", payload, "k-1"))[0] == 202
+        await wait_until(lambda: github.check_runs, timeout=60, what="the scan to begin")
+        first.kill()
+    finally:
+        held.set()
+        first.stop()
+    assert github.check_runs[0]["status"] == "in_progress"
+    github.pull("Codertocat", "Hello-World", 160).data["state"] = "closed"
+    second = ServeProcess(*serve_setup(tmp_path, github, "second", **config))
+    try:
+        await second.wait_ready()
+        await wait_until(lambda: idle_after_restart(second.url, 1), timeout=60, what="the job to end")
+        await wait_until(lambda: github.check_runs[0]["status"] == "completed", timeout=10, what="the close")
+    finally:
+        second.stop()
+    (run,) = github.check_runs
+    assert run["conclusion"] == "cancelled" and "is closed" in run["output"]["summary"], run
+    assert github.reviews == []
+
+
 VOLUME = b'''"""Volume helpers."""
 
 import shutil

@@ -63,6 +63,14 @@ async def push_twice(gh: FakeGitHub, url: str, payloads: dict[int, dict]) -> lis
     return statuses
 
 
+def synchronize(opened: dict, sha: str) -> dict:
+    """The ``synchronize`` event of a push of ``sha`` to the pull request ``opened`` announced."""
+    pull = opened["pull_request"]
+    before = pull["head"]["sha"]
+    return {**opened, "action": "synchronize", "before": before, "after": sha,
+            "pull_request": {**pull, "head": {**pull["head"], "sha": sha}}}  # fmt: skip
+
+
 def check_burst(gh: FakeGitHub) -> dict[str, object]:
     """0 lost, 0 duplicates, no superseded head published after its successor, the limit kept."""
     by_pull: dict[int, list[str]] = defaultdict(list)
@@ -282,12 +290,7 @@ async def test_a_push_received_by_the_web_process_cancels_the_scan_running_in_a_
             await wait_until(lambda: gh.check_runs, timeout=60, what="the first scan to begin")
             newer = head_of(400, 1)
             gh.push("Codertocat", "Hello-World", 400, {"net.py": HEAD}, newer)
-            sync = {**payload, "action": "synchronize", "before": payload["pull_request"]["head"]["sha"]}
-            sync["pull_request"] = {
-                **payload["pull_request"],
-                "head": {**payload["pull_request"]["head"], "sha": newer},
-            }
-            sync["after"] = newer
+            sync = synchronize(payload, newer)
             assert (await post_github(web.url, "pull_request", sync, "c-2"))[0] == 202
             await wait_until(lambda: gh.check_runs[0]["status"] == "completed", timeout=30, what="the cancel")
             slow_files.set()
@@ -301,6 +304,49 @@ async def test_a_push_received_by_the_web_process_cancels_the_scan_running_in_a_
     assert [r["commit_id"] for r in gh.reviews] == [newer]
     first = gh.check_runs[0]
     assert first["conclusion"] == "cancelled" and "superseded" in first["output"]["summary"]
+
+
+async def test_a_scan_killed_in_a_worker_then_superseded_through_the_web_process_has_its_check_run_closed(
+    tmp_path, redis_url
+):
+    """``kill -9`` of the worker mid-scan (its check run ``in_progress``), then a newer push
+    reaches the web process while the dead worker still holds the job's lease: the next worker
+    finds the old job superseded and closes the check run its killed attempt opened (cancelled),
+    and reviews the newer head once."""
+    async with FakeGitHub(token=TOKEN, token_kind="installation", content_creation_limits=()) as gh:
+        (payload,) = add_pulls(gh, range(420, 421))
+        slow_files = gh.hold("GET", r"/pulls/420/files$")
+        config, env = fleet_setup(tmp_path, gh, "killed", redis_url.rsplit("/", 1)[0] + "/5")
+        web = ServeProcess(config, env, "--role", "web", log_name="web.log")
+        doomed = ServeProcess(config, env, "--role", "worker", log_name="doomed.log")
+        successor = None
+        try:
+            for process in (web, doomed):
+                await process.wait_ready()
+            assert (await post_github(web.url, "pull_request", payload, "k-1"))[0] == 202
+            await wait_until(lambda: gh.check_runs, timeout=60, what="the first scan to begin")
+            doomed.kill()
+            slow_files.set()
+            newer = head_of(420, 1)
+            gh.push("Codertocat", "Hello-World", 420, {"net.py": HEAD}, newer)
+            sync = synchronize(payload, newer)
+            assert (await post_github(web.url, "pull_request", sync, "k-2"))[0] == 202
+            assert gh.check_runs[0]["status"] == "in_progress"
+            successor = ServeProcess(config, env, "--role", "worker", log_name="successor.log")
+            await successor.wait_ready()
+            await wait_until(lambda: settled(web.url, 1), timeout=60, what="the newer head's review")
+            await wait_until(lambda: gh.check_runs[0]["status"] == "completed", timeout=20, what="the close")
+            counts = await queue_of(web.url)
+        finally:
+            slow_files.set()
+            for process in (web, doomed, successor):
+                if process is not None:
+                    process.stop()
+    assert counts == {"done": 1, "superseded": 1}
+    assert [r["commit_id"] for r in gh.reviews] == [newer]
+    first = gh.check_runs[0]
+    assert first["conclusion"] == "cancelled" and "Superseded" in first["output"]["summary"], first
+    assert [r["id"] for r in gh.check_runs if r["status"] != "completed"] == []
 
 
 async def test_a_worker_whose_job_was_taken_back_stops_and_leaves_the_scan_to_the_new_holder(

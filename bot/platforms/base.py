@@ -202,6 +202,11 @@ class Platform(Protocol):
         """The scan begun will not publish (``cancelled``: superseded or stopping; else failed or
         retrying): close what ``begin`` opened."""
 
+    async def close_begun(self, job: Job, token: str, reason: str) -> None:
+        """Close what ``begin`` opened (``token``) on an earlier attempt of ``job``, which ended
+        without running again: superseded while it waited after a kill, or skipped on its retry.
+        No attempt of it is under way to hand a target to, so only the job is given."""
+
     async def load_change(self, target: Target, config: RepoConfig, wants: Wants) -> Change:
         """Fetch only the changed files the configuration and analyzers want (``wants(path)``)."""
 

@@ -583,6 +583,9 @@ class GerritPlatform:
     async def abandon(self, target: Target, reason: str, cancelled: bool) -> None:
         """Nothing was opened by begin(); the failure is logged by the worker."""
 
+    async def close_begun(self, job: Job, token: str, reason: str) -> None:
+        """begin() opens nothing on Gerrit."""
+
     async def load_change(self, target: GerritTarget, config: RepoConfig, wants: Wants) -> Change:
         base = f"/changes/{target.cid}/revisions/{target.revision}"
         listing = await self.rest.get_json(f"{base}/files/")

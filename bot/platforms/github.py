@@ -609,17 +609,16 @@ class GitHubPlatform:
         return f"/ignore by {user} recorded ({decision.scope})"
 
     async def abandon(self, target: GitHubTarget, reason: str, cancelled: bool) -> None:
-        if target.check_run_id is None:
+        if target.check_run_id is not None:
+            await _close_check_run(target.gh, target.repo, target.check_run_id, reason, cancelled)
+
+    async def close_begun(self, job: Job, token: str, reason: str) -> None:
+        """The check run an interrupted attempt opened, on a job that will not run again."""
+        if not token.isdigit():
             return
-        title = "Review cancelled" if cancelled else "The review could not be completed"
-        await target.gh.patch(
-            f"/repos/{target.repo}/check-runs/{target.check_run_id}",
-            data={
-                "status": "completed",
-                "conclusion": "cancelled" if cancelled else "neutral",
-                "output": {"title": title, "summary": _clip(reason, CHECK_SUMMARY_MAX)},
-            },
-        )
+        payload = GitHubJob.of(job.payload)
+        gh = await self.api_for(payload.installation_id)
+        await _close_check_run(gh, payload.repo, int(token), reason, cancelled=True)
 
     async def _start_check_run(
         self, gh: PacedGitHubAPI, repo: str, head: str, target: GitHubTarget
@@ -1013,3 +1012,15 @@ def _raise_for(exc: BadRequest, what: str) -> None:
 SPEC = PlatformSpec(
     "github", github_enabled, check_github_settings, GitHubPlatform.from_settings, ("/webhooks/github",)
 )
+
+
+async def _close_check_run(gh: PacedGitHubAPI, repo: str, run_id: int, reason: str, cancelled: bool) -> None:
+    title = "Review cancelled" if cancelled else "The review could not be completed"
+    await gh.patch(
+        f"/repos/{repo}/check-runs/{run_id}",
+        data={
+            "status": "completed",
+            "conclusion": "cancelled" if cancelled else "neutral",
+            "output": {"title": title, "summary": _clip(reason, CHECK_SUMMARY_MAX)},
+        },
+    )

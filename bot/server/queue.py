@@ -225,6 +225,31 @@ class JobQueue:
 
         await self._run(op)
 
+    async def take_unclosed(self, limit: int = 20) -> list[tuple[Job, str]]:
+        """Jobs superseded while they waited, whose earlier attempt left something open (its kept
+        state: what ``Platform.begin`` returned, e.g. a check run of an attempt killed mid-scan),
+        with that state, which is deleted here: each is handed out once, for the worker to close
+        (``Platform.close_begun``)."""
+
+        def op() -> list[tuple[Job, str]]:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    "SELECT j.id, j.platform, j.kind, j.key, j.payload, j.attempts, j.created, kv.value "
+                    "FROM jobs j JOIN kv ON kv.key = 'job:' || j.id || ':begun' "
+                    "WHERE j.state = 'superseded' ORDER BY j.id LIMIT ?",
+                    (limit,),
+                ).fetchall()
+                for row in rows:
+                    self._db.execute("DELETE FROM kv WHERE key = ?", (job_state_key(row[0]),))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return [(Job(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]), r[7]) for r in rows]
+
+        return await self._run(op)
+
     async def retry_later(self, job_id: int, delay: float, error: str) -> None:
         def op() -> None:
             self._db.execute(

@@ -79,6 +79,9 @@ for _, id in ipairs(active) do
     redis.call('ZREM', P .. 'delayed', id)
     redis.call('SREM', akey, id)
     redis.call('ZADD', P .. 'finished:superseded', now, id)
+    if redis.call('HEXISTS', P .. 'kv', 'job:' .. id .. ':begun') == 1 then
+      redis.call('SADD', P .. 'unclosed', id)
+    end
   else
     redis.call('HSET', jk, 'cancel', '1')
     cancelled = true
@@ -105,7 +108,9 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'running', '-inf', now)) do
     redis.call('HSET', jk, 'state', 'superseded', 'updated', now)
     redis.call('SREM', P .. 'active:' .. redis.call('HGET', jk, 'key'), id)
     redis.call('ZADD', P .. 'finished:superseded', now, id)
-    redis.call('HDEL', P .. 'kv', 'job:' .. id .. ':begun')
+    if redis.call('HEXISTS', P .. 'kv', 'job:' .. id .. ':begun') == 1 then
+      redis.call('SADD', P .. 'unclosed', id)
+    end
   else
     redis.call('HSET', jk, 'state', 'pending', 'updated', now)
     redis.call('ZADD', P .. 'pending', id, id)
@@ -232,6 +237,22 @@ return stop
 """
 )
 
+# Superseded jobs whose kept state an earlier attempt left (a kill mid-scan): handed out once each.
+_TAKE_UNCLOSED = """
+local P, limit = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for _, id in ipairs(redis.call('SPOP', P .. 'unclosed', limit)) do
+  local field = 'job:' .. id .. ':begun'
+  local token = redis.call('HGET', P .. 'kv', field)
+  local f = redis.call('HMGET', P .. 'job:' .. id, 'platform', 'kind', 'key', 'payload', 'attempts', 'created')
+  redis.call('HDEL', P .. 'kv', field)
+  if token and f[1] then
+    table.insert(out, {tonumber(id), f[1], f[2], f[3], f[4], f[5], f[6], token})
+  end
+end
+return out
+"""
+
 STATES = ("pending", "running", "done", "failed", "superseded")
 
 
@@ -263,7 +284,8 @@ class RedisJobQueue:
         self._mine: dict[int, tuple[int, str]] = {}  # job id -> (attempt, key) claimed here
         self._tasks: list[asyncio.Task] = []
         scripts = {"enqueue": _ENQUEUE, "claim": _CLAIM, "recover": _RECOVER, "finish": _FINISH,
-                   "retry": _RETRY, "supersede": _SUPERSEDE, "heartbeat": _HEARTBEAT}  # fmt: skip
+                   "retry": _RETRY, "supersede": _SUPERSEDE, "heartbeat": _HEARTBEAT,
+                   "take_unclosed": _TAKE_UNCLOSED}  # fmt: skip
         self._scripts = {name: self.redis.register_script(text) for name, text in scripts.items()}
 
     async def _call(self, name: str, *args: Any) -> Any:
@@ -331,6 +353,14 @@ class RedisJobQueue:
     async def supersede(self, job_id: int) -> None:
         await self._call("supersede", job_id, self._attempt(job_id))
         self._mine.pop(job_id, None)
+
+    async def take_unclosed(self, limit: int = 20) -> list[tuple[Job, str]]:
+        """As :meth:`JobQueue.take_unclosed`: whichever worker asks first gets each one."""
+        rows = await self._call("take_unclosed", limit)
+        return [
+            (Job(int(r[0]), r[1], r[2], r[3], json.loads(r[4]), int(r[5] or 0), float(r[6] or 0)), r[7])
+            for r in rows
+        ]
 
     async def retry_later(self, job_id: int, delay: float, error: str) -> None:
         await self._call("retry", job_id, self._attempt(job_id), delay, error)

@@ -30,6 +30,7 @@ class Workers:
         concurrency: int = 2,
         max_attempts: int = 5,
         retry_base_delay: float = 5.0,
+        sweep_interval: float = 5.0,
     ) -> None:
         self.queue = queue
         self.engine = engine
@@ -38,6 +39,7 @@ class Workers:
         self.concurrency = concurrency
         self.max_attempts = max_attempts
         self.retry_base_delay = retry_base_delay
+        self.sweep_interval = sweep_interval
         self._running: dict[str, tuple[int, asyncio.Task]] = {}
         self._superseded: set[int] = set()  # running jobs cancelled because a newer one came
         self._lost: set[int] = set()  # running jobs another worker took back (Redis: lease lost)
@@ -48,6 +50,7 @@ class Workers:
         self._loops = [
             asyncio.create_task(self._loop(i), name=f"worker-{i}") for i in range(self.concurrency)
         ]
+        self._loops.append(asyncio.create_task(self._sweep_unclosed(), name="worker-sweep"))
 
     async def stop(self, grace: float = 20.0) -> None:
         """Cancel the loops and the running scans, and wait (bounded) for the scans to close what
@@ -123,6 +126,9 @@ class Workers:
             await self.review_job(platform, job)
         except Skip as why:
             log.info("job %s (%s) skipped: %s", job.id, job.key, why)
+            token = await self.queue.get_state(job_state_key(job.id))  # an earlier attempt's
+            if token is not None:
+                await self._close_begun(platform, job, token, f"Not reviewed: {why}.")
             await self.queue.finish(job.id, "done", f"skipped: {why}")
             metrics.JOBS.labels(job.platform, "skipped").inc()
             return
@@ -172,6 +178,28 @@ class Workers:
                 log.error("could not report the failure of job %s on %s: %r", job.id, target.key, exc)
         await self.queue.finish(job.id, "failed", reason)
         metrics.JOBS.labels(job.platform, "failed").inc()
+
+    async def _sweep_unclosed(self) -> None:
+        """Close what interrupted attempts opened on jobs that will not run again: a scan killed
+        mid-way (its check run ``in_progress``) whose job a newer push superseded while it
+        waited for the restart. Every ``sweep_interval`` seconds, and at once on start-up."""
+        while True:
+            try:
+                for job, token in await self.queue.take_unclosed():
+                    if platform := self.platforms.get(job.platform):
+                        await self._close_begun(platform, job, token, "Superseded by a newer revision.")
+            except QueueUnavailable as exc:
+                log.warning("could not look for unclosed scans: %s", exc)
+            await asyncio.sleep(self.sweep_interval)
+
+    @staticmethod
+    async def _close_begun(platform: Platform, job: Job, token: str, reason: str) -> None:
+        """Best effort and bounded, like ``_abandon``."""
+        try:
+            await asyncio.wait_for(platform.close_begun(job, token, reason), timeout=15)
+            log.info("job %s (%s): closed what an earlier attempt opened (%s)", job.id, job.key, reason)
+        except Exception as exc:
+            log.warning("could not close what job %s (%s) opened: %r", job.id, job.key, exc)
 
     @staticmethod
     async def _abandon(platform: Platform, target: Target, reason: str, cancelled: bool = False) -> None:
