@@ -134,14 +134,3 @@ async def test_a_worker_stopping_cleanly_hands_its_jobs_back_at_once(fleet):
     await stopping.aclose()  # SIGTERM: no need to wait 30 s for the lease to run out
     again = await other.claim()
     assert again is not None and again.id == job.id
-
-
-def test_the_scripts_name_a_jobs_kept_state_as_the_queue_does():
-    """The Lua scripts spell ``job:{id}:begun`` themselves; it must stay job_state_key's."""
-    import inspect
-
-    from bot.server import redis_queue
-    from bot.server.queue import job_state_key
-
-    prefix, suffix = job_state_key(12345).split("12345")
-    assert inspect.getsource(redis_queue).count(f"'{prefix}' .. id .. '{suffix}'") == 3

@@ -79,10 +79,20 @@ PRUNE_INTERVAL = 3600.0  # seconds between two prunings of a running service
 PRUNE_BATCH = 1000  # rows deleted per transaction, so an enqueue never waits long on a pruning
 
 
+_JOB_STATE = "job:{}:begun"
+
+
 def job_state_key(job_id: int) -> str:
     """The state a job keeps across its attempts (what ``Platform.begin`` returned); it goes with
     the job's end."""
-    return f"job:{job_id}:begun"
+    return _JOB_STATE.format(job_id)
+
+
+def job_state_key_expr(job_id: str, concat: str) -> str:
+    """:func:`job_state_key` as an SQL (``concat="||"``) or Lua (``".."``) expression of a job id,
+    for the statements and scripts that build the key themselves."""
+    prefix, suffix = _JOB_STATE.split("{}")
+    return f"'{prefix}' {concat} {job_id} {concat} '{suffix}'"
 
 
 class JobQueue:
@@ -236,7 +246,7 @@ class JobQueue:
             try:
                 rows = self._db.execute(
                     "SELECT j.id, j.platform, j.kind, j.key, j.payload, j.attempts, j.created, kv.value "
-                    "FROM jobs j JOIN kv ON kv.key = 'job:' || j.id || ':begun' "
+                    f"FROM jobs j JOIN kv ON kv.key = {job_state_key_expr('j.id', '||')} "
                     "WHERE j.state = 'superseded' ORDER BY j.id LIMIT ?",
                     (limit,),
                 ).fetchall()

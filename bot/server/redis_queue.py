@@ -43,11 +43,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.platforms.base import ALREADY_REVIEWED, DUPLICATE_DELIVERY, SCAN_UNDER_WAY, Enqueued, Job, JobRequest
-from bot.server.queue import DAY, MIN_DELIVERY_RETENTION, PRUNE_INTERVAL, QueueUnavailable
+from bot.server.queue import DAY, MIN_DELIVERY_RETENTION, PRUNE_INTERVAL, QueueUnavailable, job_state_key_expr
 
 log = logging.getLogger(__name__)
 
-# The scripts delete a job's kept state, ``kv`` field ``job:{id}:begun``: queue.job_state_key.
+# JOB_STATE in a script is the ``kv`` field of job ``id``'s kept state, queue.job_state_key.
 _NOW = "local t = redis.call('TIME'); local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
 
 _ENQUEUE = (
@@ -79,7 +79,7 @@ for _, id in ipairs(active) do
     redis.call('ZREM', P .. 'delayed', id)
     redis.call('SREM', akey, id)
     redis.call('ZADD', P .. 'finished:superseded', now, id)
-    if redis.call('HEXISTS', P .. 'kv', 'job:' .. id .. ':begun') == 1 then
+    if redis.call('HEXISTS', P .. 'kv', JOB_STATE) == 1 then
       redis.call('SADD', P .. 'unclosed', id)
     end
   else
@@ -108,7 +108,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'running', '-inf', now)) do
     redis.call('HSET', jk, 'state', 'superseded', 'updated', now)
     redis.call('SREM', P .. 'active:' .. redis.call('HGET', jk, 'key'), id)
     redis.call('ZADD', P .. 'finished:superseded', now, id)
-    if redis.call('HEXISTS', P .. 'kv', 'job:' .. id .. ':begun') == 1 then
+    if redis.call('HEXISTS', P .. 'kv', JOB_STATE) == 1 then
       redis.call('SADD', P .. 'unclosed', id)
     end
   else
@@ -155,7 +155,7 @@ _FINISH = (
     + "local P, id, outcome, err, retention = ARGV[1], ARGV[2], ARGV[4], ARGV[5], tonumber(ARGV[6])\n"
     + _MINE
     + """
-redis.call('HDEL', P .. 'kv', 'job:' .. id .. ':begun')
+redis.call('HDEL', P .. 'kv', JOB_STATE)
 if not mine then return 0 end
 local key, revision = unpack(redis.call('HMGET', jk, 'key', 'revision'))
 redis.call('HSET', jk, 'state', outcome, 'error', err, 'updated', now)
@@ -198,7 +198,7 @@ _SUPERSEDE = (
     + """
 -- a claimant that lost its lease stops, but the job is another worker's now
 if state == 'running' and not mine then return 0 end
-redis.call('HDEL', P .. 'kv', 'job:' .. id .. ':begun')
+redis.call('HDEL', P .. 'kv', JOB_STATE)
 local key = redis.call('HGET', jk, 'key')
 if not key then return 0 end
 for _, z in ipairs({'pending', 'delayed', 'running', 'finished:done', 'finished:failed'}) do
@@ -242,7 +242,7 @@ _TAKE_UNCLOSED = """
 local P, limit = ARGV[1], tonumber(ARGV[2])
 local out = {}
 for _, id in ipairs(redis.call('SPOP', P .. 'unclosed', limit)) do
-  local field = 'job:' .. id .. ':begun'
+  local field = JOB_STATE
   local token = redis.call('HGET', P .. 'kv', field)
   local f = redis.call('HMGET', P .. 'job:' .. id, 'platform', 'kind', 'key', 'payload', 'attempts', 'created')
   redis.call('HDEL', P .. 'kv', field)
@@ -286,7 +286,11 @@ class RedisJobQueue:
         scripts = {"enqueue": _ENQUEUE, "claim": _CLAIM, "recover": _RECOVER, "finish": _FINISH,
                    "retry": _RETRY, "supersede": _SUPERSEDE, "heartbeat": _HEARTBEAT,
                    "take_unclosed": _TAKE_UNCLOSED}  # fmt: skip
-        self._scripts = {name: self.redis.register_script(text) for name, text in scripts.items()}
+        state = job_state_key_expr("id", "..")
+        self._scripts = {
+            name: self.redis.register_script(text.replace("JOB_STATE", state))
+            for name, text in scripts.items()
+        }
 
     async def _call(self, name: str, *args: Any) -> Any:
         try:
