@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.model import FilterMode, Finding, Severity
+from bot.resources import load_yaml
 
 REPO_CONFIG_PATHS = (".patchwarden.yaml", ".github/patchwarden.yaml")
 
@@ -248,7 +249,7 @@ def _describe(exc: ValidationError, source: str) -> str:
 
 def _load_yaml(text: str, source: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     if data is None:

@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
-
 from bot import fixes
 from bot.analyzers import traits_of
 from bot.filter import Anchored
 from bot.model import Category, Change, ChangedFile, Comment, Finding, Fix, Review, Severity
-from bot.resources import data_path
+from bot.resources import data_path, load_yaml
 
 VERDICT_CLEAN = "No security defects are detected in the code."
 _CALL = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
@@ -45,7 +43,7 @@ class Catalog:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Catalog:
-        raw = yaml.safe_load((path or data_path("rules", "catalog.yaml")).read_text()) or {}
+        raw = load_yaml((path or data_path("rules", "catalog.yaml")).read_text()) or {}
         entries = {}
         for key, value in raw.items():
             entries[key] = CatalogEntry(

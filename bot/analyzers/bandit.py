@@ -107,9 +107,10 @@ def _rel(name: str) -> str:
 
 @functools.cache
 def _identity() -> str:
+    every = importlib.metadata.entry_points()  # one walk of the installed distributions (~25 ms)
     plugins = sorted(
         f"{ep.group}:{ep.name}={ep.value}@{ep.dist.version if ep.dist else '?'}"
         for group in ("bandit.plugins", "bandit.blacklists")
-        for ep in importlib.metadata.entry_points(group=group)
+        for ep in every.select(group=group)
     )
     return f"{tool_identity('bandit', 'bandit')} {code_digest('bot.analyzers.bandit')} {plugins}"

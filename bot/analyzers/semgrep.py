@@ -30,8 +30,6 @@ import warnings
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-import yaml
-
 from bot import metrics
 from bot.analyzers.base import (
     AnalyzerError,
@@ -45,6 +43,7 @@ from bot.analyzers.base import (
 from bot.analyzers.semgrep_lsp import SemgrepServer
 from bot.fixes import from_edits
 from bot.model import Finding, Fix, Severity
+from bot.resources import load_yaml
 
 # Semgrep language -> file name endings it is given (only languages a bundled rule uses count).
 LANGUAGE_SUFFIXES: dict[str, tuple[str, ...]] = {
@@ -62,7 +61,6 @@ LANGUAGE_SUFFIXES: dict[str, tuple[str, ...]] = {
 _SEVERITY = {"ERROR": Severity.HIGH, "WARNING": Severity.MEDIUM, "INFO": Severity.LOW}
 ENV = {"SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
 _METAVARIABLE = re.compile(r"\$([A-Z_][A-Z0-9_]*)")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~15x faster on the rule files
 
 
 def message_pattern(template: str) -> re.Pattern[str]:
@@ -123,7 +121,7 @@ class SemgrepAnalyzer:
         return [
             rule
             for rule_file in self.rule_files
-            for rule in (yaml.load(rule_file.read_text(), Loader=_Loader) or {}).get("rules", [])
+            for rule in (load_yaml(rule_file.read_text()) or {}).get("rules", [])
         ]
 
     @cached_property
