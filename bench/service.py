@@ -8,7 +8,11 @@ What it measures (all on 127.0.0.1; nothing leaves the machine):
 
 * GitHub: the real ``python -m bot serve`` process (``tests.service.ServeProcess``), configured
   by ``PATCHWARDEN_GITHUB_*`` / ``PATCHWARDEN_DATA_DIR`` and a YAML file with
-  ``github: {write_interval: 0}``, against ``FakeGitHub`` in token mode running in this process.
+  ``github: {write_limits: []}``, against ``FakeGitHub`` in token mode running in this process.
+  The write pacer is off, and so are the fake's secondary limits: 40 reviews of an App in a
+  minute are 120 writes, past GitHub's 80 a minute, so the limit (the pacer's, else GitHub's
+  ``Retry-After``) would hold the burst for a minute. This measures the review path;
+  ``bench/burst.py`` measures a burst under GitHub's limits.
   Every pull request carries the same typical change (four Nova-like Python files, a few hundred
   added lines, a handful of findings). One unmeasured warm-up PR first (its figure is printed
   apart as the cold start), then ``--runs`` PRs one at a time -- each webhook is sent only once
@@ -296,7 +300,8 @@ async def github_bench(
     bursting = list(range(200 + runs, 200 + runs + burst))
     # An installation token (as Actions' GITHUB_TOKEN): only Apps may write check runs, and such a
     # token has no GET /user, so the service is told its login.
-    async with FakeGitHub(token=TOKEN, token_kind="installation") as gh:
+    # Neither side paces (see the module docstring): the fake's secondary limits are off too.
+    async with FakeGitHub(token=TOKEN, token_kind="installation", content_creation_limits=()) as gh:
         reviews = Stamped()
         requests = Stamped()
         gh.reviews, gh.requests = reviews, requests
@@ -333,7 +338,9 @@ async def github_bench(
                 raise RuntimeError(f"webhook for #{number} answered {status}: {answer}")
             return started, time.monotonic() - started
 
-        config, env = github_serve_setup(work, gh.url, TOKEN, "github", github={"bot_login": gh.bot_login})
+        config, env = github_serve_setup(
+            work, gh.url, TOKEN, "github", github={"bot_login": gh.bot_login, "write_limits": []}
+        )
         env["PATCHWARDEN_DATA_DIR"] = str(work / "github-data")
         measured: list[GitHubRun] = []
         by_number: dict[int, dict[str, float]] = {}  # seconds per analyzer, from /metrics

@@ -27,6 +27,9 @@ TRAPS = {
     "# nosemgrep\nsubprocess.call(cmd, shell=True)\nsubprocess.call(cmd, shell=True)\n",
     # Semgrep's default ignore list skips tests/ when it walks a directory.
     "nova/tests/unit/test_x.py": "import subprocess\nsubprocess.call(cmd, shell=True)\n",
+    # A fix on a line with non-ASCII text before the match: the server's positions count bytes
+    # where the protocol counts UTF-16 units, so this file's fix is placed by the CLI.
+    "nova/accents.py": 'import requests\nx = "é€😀"; r = requests.get(url, verify=False)\n',
     # Parse errors: the CLI reports them, the server only logs them.
     "playbooks/broken.yaml": "- hosts: all\n  tasks: [\n    - uri:\n        validate_certs: no\n",
     "nova/py2.py": 'import os\nprint "x"\nos.system(cmd)\n',
@@ -37,7 +40,7 @@ TRAPS = {
 def key(result) -> tuple[list, list]:
     return (
         sorted(
-            (f.rule_id, f.path, f.line, f.end_line, f.message, f.severity, f.confidence)
+            (f.rule_id, f.path, f.line, f.end_line, f.message, f.severity, f.confidence, repr(f.fix))
             for f in result.findings
         ),
         sorted(result.errors),
@@ -88,15 +91,16 @@ async def test_same_findings_as_the_cli_on_the_rule_tests_and_the_traps(tmp_path
     for _ in range(2):
         assert key(await warm.run(tmp_path, paths, 120)) == expected
     # The server answered for every file but those it is not trusted with: `nosem` in the text,
-    # a Semgrep error (the CLI's report of it is the one kept), a finding whose rule has a fix
-    # (its byte offsets come from the CLI).
+    # a Semgrep error (the CLI's report of it is the one kept), a fix it cannot place for certain.
     raw = {p: c if isinstance(c, bytes) else c.encode() for p, c in files.items()}
     for_the_cli = {p for p in paths if b"nosem" in raw[p].lower()}
     for_the_cli |= {
         p for p in paths if any(p in line for line in reference.errors if "not valid Python 3" not in line)
     }
-    for_the_cli |= {f.path for f in reference.findings if f.rule_id in cold.fix_regexes}
+    for_the_cli.add("nova/accents.py")
     assert {"nova/nosem.py", "playbooks/broken.yaml"} <= for_the_cli
+    fixed = {f.path for f in reference.findings if f.fix is not None} - for_the_cli
+    assert {"targets/transport.py", "targets/python-unsafe-apis.py"} <= fixed, "fixes placed warm"
     assert warm_count() - before == 2 * (len(paths) - len(for_the_cli))
     assert warm.server.started == 1
 

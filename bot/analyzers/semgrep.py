@@ -183,15 +183,15 @@ class SemgrepAnalyzer:
             answered = await self.server.scan(
                 self.rule_files, self.cache_key(), self.max_target_bytes, root, paths, timeout
             )
-            # A fix is computed from the match's byte offsets, which only the CLI reports: a file
-            # with a finding of a rule that has a fix goes to the CLI too (rare: two rules).
-            answered = {
-                path: diagnostics
-                for path, diagnostics in answered.items()
-                if not any(self._rule_of(d) in self.fix_regexes for d in diagnostics)
-            }
+            contents: dict[str, bytes | None] = {}
+            trusted: set[str] = set()
             for path, diagnostics in answered.items():
-                result.findings += [self._from_diagnostic(path, d) for d in diagnostics]
+                findings = [self._from_diagnostic(root, path, d, contents) for d in diagnostics]
+                if None in findings:
+                    continue  # a fix the server's positions cannot place for certain: the CLI's
+                result.findings += [f for f in findings if f is not None]
+                trusted.add(path)
+            answered = {path: answered[path] for path in trusted}
             cold = [p for p in paths if p not in answered]
             timeout -= time.monotonic() - started
             metrics.SEMGREP_FILES.labels("warm").inc(len(answered))
@@ -251,14 +251,24 @@ class SemgrepAnalyzer:
     def _rule_of(diagnostic: dict) -> str:
         return str(diagnostic.get("code", "")).rsplit(".", 1)[-1]
 
-    def _from_diagnostic(self, path: str, d: dict) -> Finding:
-        """A finding from the warm server's diagnostic (0-based lines; the rule gives the rest)."""
+    def _from_diagnostic(
+        self, root: Path, path: str, d: dict, contents: dict[str, bytes | None]
+    ) -> Finding | None:
+        """A finding from the warm server's diagnostic (0-based lines; the rule gives the rest);
+        None when its rule has a fix that the diagnostic's range cannot place for certain."""
         rule_id = self._rule_of(d)
         rule = self.rules_by_id.get(rule_id, {})
         where = d["range"]
+        fix = None
+        if rule_id in self.fix_regexes:
+            content = _read(root, path, contents)
+            span = _ascii_span(content, where) if content is not None else None
+            if span is None:
+                return None
+            fix = self._fix_at(rule_id, content, *span, fixed=None)
         return self._finding(
             rule_id, path, where["start"]["line"] + 1, where["end"]["line"] + 1, d.get("message", ""),
-            rule.get("severity", "WARNING"), rule.get("metadata") or {},
+            rule.get("severity", "WARNING"), rule.get("metadata") or {}, fix=fix,
         )  # fmt: skip
 
     def _finding(
@@ -306,28 +316,64 @@ class SemgrepAnalyzer:
         rule_fix = self.fix_regexes.get(rule_id)
         if rule_fix is None:
             return None  # a ``fix:`` template needs the bindings to recompute: the rules use fix-regex only
-        path = result["path"]
-        if path not in contents:
-            try:
-                contents[path] = (root / path).read_bytes()
-            except OSError:
-                contents[path] = None
-        content = contents[path]
+        content = _read(root, result["path"], contents)
         try:
             start, end = int(result["start"]["offset"]), int(result["end"]["offset"])
-            if content is None or not 0 <= start <= end <= len(content):
-                return None
-            text, matched = content.decode("utf-8"), content[start:end].decode("utf-8")
-            begin = len(content[:start].decode("utf-8"))
-        except (KeyError, TypeError, ValueError):  # UnicodeDecodeError included
+        except (KeyError, TypeError, ValueError):
             return None
         fixed = result.get("extra", {}).get("fix")
-        if not isinstance(fixed, str):
+        if content is None:
+            return None
+        return self._fix_at(rule_id, content, start, end, fixed=fixed if isinstance(fixed, str) else None)
+
+    def _fix_at(self, rule_id: str, content: bytes, start: int, end: int, fixed: str | None) -> Fix | None:
+        """The rule's fix of the match at bytes ``start:end``: ``fixed`` (Semgrep's own) if given,
+        else the rule's ``fix-regex`` applied to the matched text."""
+        rule_fix = self.fix_regexes[rule_id]
+        if not 0 <= start <= end <= len(content):
+            return None
+        try:
+            text, matched = content.decode("utf-8"), content[start:end].decode("utf-8")
+            begin = len(content[:start].decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+        if fixed is None:
             fixed = apply_fix_regex(rule_fix, matched)
         if fixed is None or fixed == matched:
             return None
         description = rule_fix.get("description") or f"the fix of {rule_id}"
         return from_edits(text, [(begin, begin + len(matched), fixed)], description)
+
+
+def _read(root: Path, path: str, contents: dict[str, bytes | None]) -> bytes | None:
+    """A scanned file's bytes, read once per run (None: unreadable)."""
+    if path not in contents:
+        try:
+            contents[path] = (root / path).read_bytes()
+        except OSError:
+            contents[path] = None
+    return contents[path]
+
+
+def _ascii_span(content: bytes, where: dict) -> tuple[int, int] | None:
+    """The byte offsets of an LSP range, or None unless certain. The protocol counts characters
+    in UTF-16 units and ``semgrep lsp`` counts bytes; up to a position on an ASCII prefix of its
+    line every count agrees, so only such positions are used (others go to the CLI)."""
+    lines = content.split(b"\n")
+    offsets = []
+    try:
+        for end in ("start", "end"):
+            line, char = int(where[end]["line"]), int(where[end]["character"])
+            if (
+                not 0 <= line < len(lines)
+                or not 0 <= char <= len(lines[line])
+                or not lines[line][:char].isascii()
+            ):
+                return None
+            offsets.append(sum(len(x) + 1 for x in lines[:line]) + char)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return offsets[0], offsets[1]
 
 
 def apply_fix_regex(fix_regex: dict, matched: str) -> str | None:
