@@ -191,10 +191,9 @@ class SemgrepAnalyzer:
                     continue  # a fix the server's positions cannot place for certain: the CLI's
                 result.findings += [f for f in findings if f is not None]
                 trusted.add(path)
-            answered = {path: answered[path] for path in trusted}
-            cold = [p for p in paths if p not in answered]
+            cold = [p for p in paths if p not in trusted]
             timeout -= time.monotonic() - started
-            metrics.SEMGREP_FILES.labels("warm").inc(len(answered))
+            metrics.SEMGREP_FILES.labels("warm").inc(len(trusted))
         if cold:
             if timeout <= 0:
                 raise AnalyzerError(f"timed out after {budget:g} s")
@@ -313,17 +312,16 @@ class SemgrepAnalyzer:
         """The rule's fix of one result: Semgrep's ``extra.fix`` (the matched text, fixed) when it
         is there, else the rule's ``fix-regex`` applied to the matched text here, so a way of running
         Semgrep that leaves ``extra.fix`` out loses no fix. ``offset`` counts bytes of the file."""
-        rule_fix = self.fix_regexes.get(rule_id)
-        if rule_fix is None:
+        if rule_id not in self.fix_regexes:
             return None  # a ``fix:`` template needs the bindings to recompute: the rules use fix-regex only
         content = _read(root, result["path"], contents)
+        if content is None:
+            return None
         try:
             start, end = int(result["start"]["offset"]), int(result["end"]["offset"])
         except (KeyError, TypeError, ValueError):
             return None
         fixed = result.get("extra", {}).get("fix")
-        if content is None:
-            return None
         return self._fix_at(rule_id, content, start, end, fixed=fixed if isinstance(fixed, str) else None)
 
     def _fix_at(self, rule_id: str, content: bytes, start: int, end: int, fixed: str | None) -> Fix | None:
@@ -359,20 +357,18 @@ def _ascii_span(content: bytes, where: dict) -> tuple[int, int] | None:
     """The byte offsets of an LSP range, or None unless certain. The protocol counts characters
     in UTF-16 units and ``semgrep lsp`` counts bytes; up to a position on an ASCII prefix of its
     line every count agrees, so only such positions are used (others go to the CLI)."""
-    lines = content.split(b"\n")
-    offsets = []
     try:
-        for end in ("start", "end"):
-            line, char = int(where[end]["line"]), int(where[end]["character"])
-            if (
-                not 0 <= line < len(lines)
-                or not 0 <= char <= len(lines[line])
-                or not lines[line][:char].isascii()
-            ):
-                return None
-            offsets.append(sum(len(x) + 1 for x in lines[:line]) + char)
+        positions = [(int(where[e]["line"]), int(where[e]["character"])) for e in ("start", "end")]
     except (KeyError, TypeError, ValueError):
         return None
+    if not 0 <= positions[0][0] <= positions[1][0]:
+        return None
+    lines = content.split(b"\n", positions[1][0] + 1)  # no further than the range's last line
+    offsets = []
+    for line, char in positions:
+        if line >= len(lines) or not 0 <= char <= len(lines[line]) or not lines[line][:char].isascii():
+            return None
+        offsets.append(sum(map(len, lines[:line])) + line + char)  # + line: the newlines
     return offsets[0], offsets[1]
 
 
